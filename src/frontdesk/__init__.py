@@ -1,0 +1,1 @@
+"""Frontdesk: a self-hosted front desk for Facebook Pages on Messenger."""

@@ -1,0 +1,152 @@
+"""The `frontdesk` command: `frontdesk emulator` starts Meta's stand-in, and drives it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+FAULT_KINDS = {
+    "password-change": ("person_id",),
+    "expire-token": ("person_id",),
+    "remove-role": ("page_id", "person_id"),
+    "remove-app": ("page_id", "app_id"),
+}
+
+
+def _emulator_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .emulator import scenario
+    from .emulator.app import build_meta, create_app
+
+    try:
+        data = scenario.read(args.scenario) if args.scenario else None
+        base_url = args.public_url or f"http://{args.host}:{args.port}"
+        meta = build_meta(data, base_url=base_url)
+    except scenario.ScenarioError as err:
+        print(f"frontdesk emulator: {err}", file=sys.stderr)
+        return 2
+    app = create_app(meta, save_to=args.save)
+    print(f"Meta emulator on {base_url}")
+    print(f"  Graph API        {base_url}/v25.0/")
+    print(f"  Login dialog     {base_url}/v25.0/dialog/oauth")
+    print(f"  Messenger client {base_url}/messenger")
+    print(f"  Console          {base_url}/console")
+    print(f"  Control API      {base_url}/_emulator/world")
+    sys.stdout.flush()
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    return 0
+
+
+def _call(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None) -> int:
+    try:
+        response = httpx.request(method, args.url.rstrip("/") + path, json=body, timeout=30)
+    except httpx.HTTPError as err:
+        print(f"frontdesk emulator: cannot reach {args.url}: {err}", file=sys.stderr)
+        return 1
+    print(json.dumps(response.json(), indent=2, ensure_ascii=False))
+    return 0 if response.is_success else 1
+
+
+def _emulator_fault(args: argparse.Namespace) -> int:
+    if args.kind in FAULT_KINDS:
+        body = {key: getattr(args, key) for key in FAULT_KINDS[args.kind]}
+        if args.kind == "expire-token" and args.token:
+            body = {"token": args.token}
+        missing = [k for k, v in body.items() if v is None]
+        if missing:
+            print(f"frontdesk emulator fault {args.kind}: needs --{missing[0].replace('_', '-')}", file=sys.stderr)
+            return 2
+        return _call(args, "POST", f"/_emulator/faults/{args.kind}", body)
+    if args.kind in ("unpublish", "publish", "restrict", "unrestrict", "messaging-off", "messaging-on"):
+        if args.page_id is None:
+            print(f"frontdesk emulator fault {args.kind}: needs --page-id", file=sys.stderr)
+            return 2
+        key, value = {
+            "unpublish": ("published", False),
+            "publish": ("published", True),
+            "restrict": ("restricted", True),
+            "unrestrict": ("restricted", False),
+            "messaging-off": ("messaging_enabled", False),
+            "messaging-on": ("messaging_enabled", True),
+        }[args.kind]
+        return _call(args, "PATCH", f"/_emulator/pages/{args.page_id}", {key: value})
+    if args.kind == "clear":
+        return _call(args, "DELETE", "/_emulator/faults")
+    spec: dict[str, Any] = {"count": args.count, "page_id": args.page_id, "app_id": args.app_id}
+    if args.kind == "send-5xx":
+        spec.update(kind="error", endpoint="messages", error={"code": 2, "status": 503, "message": "(#2) Service temporarily unavailable", "is_transient": True})
+    elif args.kind == "rate-limit":
+        spec.update(kind="error", endpoint="messages", error={"code": 613, "message": "(#613) Calls to this api have exceeded the rate limit.", "is_transient": True})
+    elif args.kind == "slow":
+        spec.update(kind="latency", endpoint=args.endpoint, seconds=args.seconds)
+    elif args.kind == "callback-fail":
+        spec.update(kind="callback", status=args.status)
+    return _call(args, "POST", "/_emulator/faults", {k: v for k, v in spec.items() if v is not None})
+
+
+def _emulator_clock(args: argparse.Namespace) -> int:
+    seconds = _duration(args.duration)
+    if seconds is None:
+        print("frontdesk emulator clock: a duration like 90s, 30m, 25h or 8d", file=sys.stderr)
+        return 2
+    return _call(args, "POST", "/_emulator/clock/advance", {"seconds": seconds})
+
+
+def _duration(text: str) -> float | None:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        if text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except (ValueError, IndexError):
+        return None
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="frontdesk", description="Frontdesk: Facebook Messenger front desk.")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    emulator = commands.add_parser("emulator", help="run Meta's local stand-in, or drive a running one")
+    emulator.add_argument("--host", default="127.0.0.1")
+    emulator.add_argument("--port", type=int, default=8081)
+    emulator.add_argument("--scenario", help="YAML/JSON world to start from (default: the demo world)")
+    emulator.add_argument("--save", help="write the world here on shutdown (tokens and chats included)")
+    emulator.add_argument("--public-url", help="the URL people and apps reach the emulator at")
+    emulator.add_argument("--log-level", default="warning")
+    emulator.set_defaults(run=_emulator_serve)
+    actions = emulator.add_subparsers(dest="action")
+
+    fault = actions.add_parser("fault", help="inject a fault into a running emulator")
+    fault.add_argument("kind", choices=[*FAULT_KINDS, "unpublish", "publish", "restrict", "unrestrict", "messaging-off", "messaging-on", "send-5xx", "rate-limit", "slow", "callback-fail", "clear"])
+    fault.add_argument("--url", default="http://127.0.0.1:8081")
+    fault.add_argument("--person-id")
+    fault.add_argument("--page-id")
+    fault.add_argument("--app-id")
+    fault.add_argument("--token")
+    fault.add_argument("--count", type=int)
+    fault.add_argument("--seconds", type=float, default=3.0)
+    fault.add_argument("--endpoint", default="messages")
+    fault.add_argument("--status", type=int, default=500)
+    fault.set_defaults(run=_emulator_fault)
+
+    clock = actions.add_parser("clock", help="advance the emulated clock, e.g. `clock 25h`")
+    clock.add_argument("duration")
+    clock.add_argument("--url", default="http://127.0.0.1:8081")
+    clock.set_defaults(run=_emulator_clock)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    result: int = args.run(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,383 @@
+"""Webhook delivery: Meta's byte encoding and signatures, batching, retries, auto-unsubscribe."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from .clock import Clock
+from .events import envelope
+
+log = logging.getLogger("frontdesk.emulator.webhooks")
+
+
+def encode(body: dict[str, Any], *, escape_unicode: bool = True) -> bytes:
+    """Serialise like Meta: compact JSON, non-ASCII as lowercase `\\uXXXX`, `/` as `\\/`.
+
+    `escape_unicode=False` sends raw UTF-8 instead, to prove a receiver hashes the bytes it got
+    rather than a re-encoding of them (digest §2.2).
+    """
+    text = json.dumps(body, ensure_ascii=escape_unicode, separators=(",", ":"))
+    # "/" only ever occurs inside JSON strings, where "\/" is a valid escape for it.
+    return text.replace("/", "\\/").encode("utf-8")
+
+
+def sign(secret: str, body: bytes) -> dict[str, str]:
+    """Both signature headers over the exact bytes sent."""
+    key = secret.encode()
+    return {
+        "X-Hub-Signature-256": "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest(),
+        "X-Hub-Signature": "sha1=" + hmac.new(key, body, hashlib.sha1).hexdigest(),
+    }
+
+
+@dataclass
+class WebhookSettings:
+    """Knobs for how Meta delivers (digest §4)."""
+
+    timeout: float = 5.0
+    retry_delays: list[float] = field(default_factory=lambda: [0.0, 1.0, 5.0])
+    """Delays before each retry of a failed POST; after the last one the POST is dropped."""
+    alert_after: float = 15 * 60
+    unsubscribe_after: float = 3600
+    """Continuous failure (emulated seconds) after which the app is unsubscribed from the Page."""
+    batch_size: int = 1
+    """Most entries per POST; >1 lets queued events share one POST."""
+    batch_window: float = 0.0
+    """Seconds to wait for more events before sending a batch."""
+    duplicate_rate: float = 0.0
+    """Chance that a delivered POST is delivered once more."""
+    reorder: bool = False
+    """Shuffle the entries of each batch (out-of-order delivery)."""
+    sha1: bool = True
+    """Also send the legacy `X-Hub-Signature` (observed traffic carries both)."""
+    escape_unicode: bool = True
+    seed: int | None = None
+
+    def update(self, values: dict[str, Any]) -> None:
+        for key, value in values.items():
+            if key not in self.__dataclass_fields__:
+                raise ValueError(f"unknown webhook setting {key!r}")
+            current = getattr(self, key)
+            if isinstance(current, bool):
+                if not isinstance(value, bool):
+                    raise ValueError(f"{key} must be true or false")
+            elif isinstance(current, float | int) and not isinstance(value, int | float):
+                raise ValueError(f"{key} must be a number")
+            setattr(self, key, value)
+
+    def view(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass
+class Attempt:
+    """One POST (or verification GET) to a callback, as the delivery log shows it."""
+
+    id: int
+    app_id: str
+    url: str
+    page_ids: list[str]
+    attempt: int
+    at: float
+    status: int | None
+    latency_ms: float
+    error: str | None
+    body: str
+    headers: dict[str, str]
+    kind: str = "event"
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.status is not None and 200 <= self.status < 300
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "app_id": self.app_id,
+            "url": self.url,
+            "page_ids": self.page_ids,
+            "attempt": self.attempt,
+            "at": self.at,
+            "status": self.status,
+            "ok": self.ok,
+            "latency_ms": round(self.latency_ms, 2),
+            "error": self.error,
+            "body": self.body,
+            "headers": self.headers,
+        }
+
+
+@dataclass
+class Alert:
+    at: float
+    app_id: str
+    page_id: str
+    kind: str
+    """`failing` (15 minutes) or `disabled` (app unsubscribed from the Page)."""
+    message: str
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "app_id": self.app_id,
+            "page_id": self.page_id,
+            "kind": self.kind,
+            "message": self.message,
+        }
+
+
+@dataclass
+class _Item:
+    page_id: str
+    channel: str
+    event: dict[str, Any]
+    time_ms: int
+
+
+class Target:
+    """Where and how to deliver for one app; resolved at send time from the world."""
+
+    def __init__(self, url: str, secret: str) -> None:
+        self.url = url
+        self.secret = secret
+
+
+TargetLookup = Callable[[str], Target | None]
+UnsubscribeHook = Callable[[str, str], None]
+FailureInjection = Callable[[str], int | None]
+
+
+class WebhookSender:
+    """Delivers events to each app's callback, one ordered lane per app.
+
+    `drain()` waits until everything queued so far has been delivered or dropped, which is how
+    tests and scripts synchronise with the emulator without sleeping.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        settings: WebhookSettings,
+        target_for: TargetLookup,
+        on_unsubscribe: UnsubscribeHook,
+        injected_failure: FailureInjection,
+        client: httpx.AsyncClient,
+        log_size: int = 5000,
+    ) -> None:
+        self.clock = clock
+        self.settings = settings
+        self._target_for = target_for
+        self._on_unsubscribe = on_unsubscribe
+        self._injected_failure = injected_failure
+        self._client = client
+        self._queues: dict[str, asyncio.Queue[_Item]] = {}
+        self._lanes: dict[str, asyncio.Task[None]] = {}
+        self._failing_since: dict[str, float] = {}
+        self._alerted: set[tuple[str, str]] = set()
+        self._rng = random.Random(settings.seed)  # noqa: S311 - simulation, not security
+        self.log: deque[Attempt] = deque(maxlen=log_size)
+        self.alerts: list[Alert] = []
+        self._next_attempt = 0
+        self._listeners: list[Callable[[Attempt], None]] = []
+
+    def on_attempt(self, listener: Callable[[Attempt], None]) -> None:
+        self._listeners.append(listener)
+
+    def enqueue(self, app_id: str, page_id: str, channel: str, event: dict[str, Any]) -> None:
+        queue = self._queues.get(app_id)
+        if queue is None:
+            queue = self._queues[app_id] = asyncio.Queue()
+        queue.put_nowait(_Item(page_id, channel, event, self.clock.now_ms()))
+        lane = self._lanes.get(app_id)
+        if lane is None or lane.done():
+            self._lanes[app_id] = asyncio.get_running_loop().create_task(
+                self._run_lane(app_id, queue), name=f"webhooks:{app_id}"
+            )
+
+    async def drain(self) -> None:
+        """Wait until every queued event was delivered or given up on."""
+        while True:
+            pending = [q for q in self._queues.values() if q._unfinished_tasks]  # noqa: SLF001
+            if not pending:
+                return
+            await asyncio.gather(*(q.join() for q in pending))
+
+    async def aclose(self) -> None:
+        for lane in self._lanes.values():
+            lane.cancel()
+        for lane in self._lanes.values():
+            with contextlib.suppress(asyncio.CancelledError):
+                await lane
+        self._lanes.clear()
+
+    async def _run_lane(self, app_id: str, queue: asyncio.Queue[_Item]) -> None:
+        while True:
+            first = await queue.get()
+            items = [first]
+            try:
+                if self.settings.batch_window > 0 and self.settings.batch_size > 1:
+                    await asyncio.sleep(self.settings.batch_window)
+                while len(items) < max(1, self.settings.batch_size) and not queue.empty():
+                    items.append(queue.get_nowait())
+                await self._deliver(app_id, items)
+            except Exception:  # a lane must never die: log it where the console shows it
+                log.exception("webhook lane for app %s failed", app_id)
+            finally:
+                for _ in items:
+                    queue.task_done()
+
+    async def _deliver(self, app_id: str, items: list[_Item]) -> None:
+        if self.settings.reorder and len(items) > 1:
+            self._rng.shuffle(items)
+        entries = [
+            {"id": it.page_id, "time": it.time_ms, it.channel: [it.event]} for it in items
+        ]
+        body = encode(envelope(entries), escape_unicode=self.settings.escape_unicode)
+        page_ids = list(dict.fromkeys(it.page_id for it in items))
+        delays = [0.0, *self.settings.retry_delays]
+        for number, delay in enumerate(delays, start=1):
+            if delay:
+                await asyncio.sleep(delay)
+            target = self._target_for(app_id)
+            if target is None:  # unsubscribed meanwhile: Meta stops sending
+                return
+            attempt = await self._post(app_id, target, body, page_ids, number)
+            if attempt.ok:
+                self._failing_since.pop(app_id, None)
+                for page_id in page_ids:
+                    self._alerted.discard((app_id, page_id))
+                if self.settings.duplicate_rate and self._rng.random() < self.settings.duplicate_rate:
+                    await self._post(app_id, target, body, page_ids, number + 1)
+                return
+            if self._record_failure(app_id, page_ids):
+                return
+        log.warning("webhook to app %s dropped after %d attempts", app_id, len(delays))
+
+    def _record_failure(self, app_id: str, page_ids: list[str]) -> bool:
+        """Raise developer alerts; unsubscribe after continuous failure. True when unsubscribed."""
+        now = self.clock.now()
+        since = self._failing_since.setdefault(app_id, now)
+        failing_for = now - since
+        for page_id in page_ids:
+            if failing_for >= self.settings.alert_after and (app_id, page_id) not in self._alerted:
+                self._alerted.add((app_id, page_id))
+                self._alert(app_id, page_id, "failing", failing_for)
+        if failing_for < self.settings.unsubscribe_after:
+            return False
+        for page_id in page_ids:
+            self._on_unsubscribe(app_id, page_id)
+            self._alert(app_id, page_id, "disabled", failing_for)
+        self._failing_since.pop(app_id, None)
+        return True
+
+    def _alert(self, app_id: str, page_id: str, kind: str, failing_for: float) -> None:
+        minutes = int(failing_for // 60)
+        if kind == "failing":
+            text = (
+                f"Webhook deliveries to your callback for Page {page_id} have failed for "
+                f"{minutes} minutes."
+            )
+        else:
+            text = (
+                f"Webhooks Disabled: deliveries for Page {page_id} failed for {minutes} minutes; "
+                f"the app was unsubscribed from the Page. Fix the callback, then POST "
+                f"/{page_id}/subscribed_apps again."
+            )
+        alert = Alert(self.clock.now(), app_id, page_id, kind, text)
+        self.alerts.append(alert)
+        log.warning("developer alert for app %s: %s", app_id, text)
+
+    async def _post(
+        self, app_id: str, target: Target, body: bytes, page_ids: list[str], number: int
+    ) -> Attempt:
+        headers = {"Content-Type": "application/json", "User-Agent": "facebookexternalua"}
+        signatures = sign(target.secret, body)
+        headers["X-Hub-Signature-256"] = signatures["X-Hub-Signature-256"]
+        if self.settings.sha1:
+            headers["X-Hub-Signature"] = signatures["X-Hub-Signature"]
+        started = time.perf_counter()
+        status: int | None = None
+        error: str | None = None
+        injected = self._injected_failure(app_id)
+        if injected is not None:
+            status, error = (injected or None), "injected callback failure"
+        else:
+            try:
+                response = await self._client.post(
+                    target.url, content=body, headers=headers, timeout=self.settings.timeout
+                )
+                status = response.status_code
+                if not 200 <= status < 300:
+                    error = f"HTTP {status}"
+            except httpx.TimeoutException:
+                error = f"timeout after {self.settings.timeout:g} s"
+            except httpx.HTTPError as err:
+                error = f"{type(err).__name__}: {err}"
+        return self._record(
+            app_id, target.url, page_ids, number, status, started, error, body, headers, "event"
+        )
+
+    async def verify(self, app_id: str, url: str, verify_token: str) -> Attempt:
+        """The subscription handshake GET (digest §1): 200 and the exact challenge, or failure."""
+        challenge = str(self._rng.randrange(10**8, 10**10))
+        params = {"hub.mode": "subscribe", "hub.verify_token": verify_token, "hub.challenge": challenge}
+        started = time.perf_counter()
+        status: int | None = None
+        error: str | None = None
+        try:
+            response = await self._client.get(url, params=params, timeout=self.settings.timeout)
+            status = response.status_code
+            if status != 200:
+                error = f"HTTP {status}"
+            elif response.text != challenge:
+                error = "the response body did not match the challenge"
+        except httpx.HTTPError as err:
+            error = f"{type(err).__name__}: {err}"
+        return self._record(app_id, url, [], 1, status, started, error, b"", {}, "verification")
+
+    def _record(
+        self,
+        app_id: str,
+        url: str,
+        page_ids: list[str],
+        number: int,
+        status: int | None,
+        started: float,
+        error: str | None,
+        body: bytes,
+        headers: dict[str, str],
+        kind: str,
+    ) -> Attempt:
+        self._next_attempt += 1
+        attempt = Attempt(
+            id=self._next_attempt,
+            app_id=app_id,
+            url=url,
+            page_ids=page_ids,
+            attempt=number,
+            at=self.clock.now(),
+            status=status,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            error=error,
+            body=body.decode("utf-8", "replace"),
+            headers=headers,
+            kind=kind,
+        )
+        self.log.append(attempt)
+        for listener in self._listeners:
+            listener(attempt)
+        return attempt
