@@ -43,7 +43,9 @@ def _emulator_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _call(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None) -> int:
+def _call(
+    args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None
+) -> int:
     try:
         response = httpx.request(method, args.url.rstrip("/") + path, json=body, timeout=30)
     except httpx.HTTPError as err:
@@ -60,10 +62,20 @@ def _emulator_fault(args: argparse.Namespace) -> int:
             body = {"token": args.token}
         missing = [k for k, v in body.items() if v is None]
         if missing:
-            print(f"frontdesk emulator fault {args.kind}: needs --{missing[0].replace('_', '-')}", file=sys.stderr)
+            print(
+                f"frontdesk emulator fault {args.kind}: needs --{missing[0].replace('_', '-')}",
+                file=sys.stderr,
+            )
             return 2
         return _call(args, "POST", f"/_emulator/faults/{args.kind}", body)
-    if args.kind in ("unpublish", "publish", "restrict", "unrestrict", "messaging-off", "messaging-on"):
+    if args.kind in (
+        "unpublish",
+        "publish",
+        "restrict",
+        "unrestrict",
+        "messaging-off",
+        "messaging-on",
+    ):
         if args.page_id is None:
             print(f"frontdesk emulator fault {args.kind}: needs --page-id", file=sys.stderr)
             return 2
@@ -80,14 +92,33 @@ def _emulator_fault(args: argparse.Namespace) -> int:
         return _call(args, "DELETE", "/_emulator/faults")
     spec: dict[str, Any] = {"count": args.count, "page_id": args.page_id, "app_id": args.app_id}
     if args.kind == "send-5xx":
-        spec.update(kind="error", endpoint="messages", error={"code": 2, "status": 503, "message": "(#2) Service temporarily unavailable", "is_transient": True})
+        spec.update(
+            kind="error",
+            endpoint="messages",
+            error={
+                "code": 2,
+                "status": 503,
+                "message": "(#2) Service temporarily unavailable",
+                "is_transient": True,
+            },
+        )
     elif args.kind == "rate-limit":
-        spec.update(kind="error", endpoint="messages", error={"code": 613, "message": "(#613) Calls to this api have exceeded the rate limit.", "is_transient": True})
+        spec.update(
+            kind="error",
+            endpoint="messages",
+            error={
+                "code": 613,
+                "message": "(#613) Calls to this api have exceeded the rate limit.",
+                "is_transient": True,
+            },
+        )
     elif args.kind == "slow":
         spec.update(kind="latency", endpoint=args.endpoint, seconds=args.seconds)
     elif args.kind == "callback-fail":
         spec.update(kind="callback", status=args.status)
-    return _call(args, "POST", "/_emulator/faults", {k: v for k, v in spec.items() if v is not None})
+    return _call(
+        args, "POST", "/_emulator/faults", {k: v for k, v in spec.items() if v is not None}
+    )
 
 
 def _emulator_clock(args: argparse.Namespace) -> int:
@@ -109,21 +140,45 @@ def _duration(text: str) -> float | None:
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="frontdesk", description="Frontdesk: Facebook Messenger front desk.")
+    root = argparse.ArgumentParser(
+        prog="frontdesk", description="Frontdesk: Facebook Messenger front desk."
+    )
     commands = root.add_subparsers(dest="command", required=True)
 
-    emulator = commands.add_parser("emulator", help="run Meta's local stand-in, or drive a running one")
+    emulator = commands.add_parser(
+        "emulator", help="run Meta's local stand-in, or drive a running one"
+    )
     emulator.add_argument("--host", default="127.0.0.1")
     emulator.add_argument("--port", type=int, default=8081)
-    emulator.add_argument("--scenario", help="YAML/JSON world to start from (default: the demo world)")
-    emulator.add_argument("--save", help="write the world here on shutdown (tokens and chats included)")
+    emulator.add_argument(
+        "--scenario", help="YAML/JSON world to start from (default: the demo world)"
+    )
+    emulator.add_argument(
+        "--save", help="write the world here on shutdown (tokens and chats included)"
+    )
     emulator.add_argument("--public-url", help="the URL people and apps reach the emulator at")
     emulator.add_argument("--log-level", default="warning")
     emulator.set_defaults(run=_emulator_serve)
     actions = emulator.add_subparsers(dest="action")
 
     fault = actions.add_parser("fault", help="inject a fault into a running emulator")
-    fault.add_argument("kind", choices=[*FAULT_KINDS, "unpublish", "publish", "restrict", "unrestrict", "messaging-off", "messaging-on", "send-5xx", "rate-limit", "slow", "callback-fail", "clear"])
+    fault.add_argument(
+        "kind",
+        choices=[
+            *FAULT_KINDS,
+            "unpublish",
+            "publish",
+            "restrict",
+            "unrestrict",
+            "messaging-off",
+            "messaging-on",
+            "send-5xx",
+            "rate-limit",
+            "slow",
+            "callback-fail",
+            "clear",
+        ],
+    )
     fault.add_argument("--url", default="http://127.0.0.1:8081")
     fault.add_argument("--person-id")
     fault.add_argument("--page-id")

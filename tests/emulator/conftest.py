@@ -36,9 +36,19 @@ VERIFY_TOKEN = "s3cr3t-verify"
 CALLBACK = "http://receiver.test/webhook"
 REDIRECT = "http://127.0.0.1:8000/callback"
 ALL_FIELDS = [
-    "messages", "message_echoes", "message_deliveries", "message_reads", "message_reactions",
-    "message_edits", "messaging_postbacks", "messaging_referrals", "messaging_optins",
-    "messaging_handovers", "messaging_policy_enforcement", "messaging_account_linking", "standby",
+    "messages",
+    "message_echoes",
+    "message_deliveries",
+    "message_reads",
+    "message_reactions",
+    "message_edits",
+    "messaging_postbacks",
+    "messaging_referrals",
+    "messaging_optins",
+    "messaging_handovers",
+    "messaging_policy_enforcement",
+    "messaging_account_linking",
+    "standby",
 ]
 START = datetime(2026, 11, 21, 12, 0, tzinfo=UTC).timestamp()
 
@@ -62,12 +72,16 @@ class Receiver:
                 return PlainTextResponse("", status_code=403)
             raw = await request.body()
             expected = "sha256=" + hmac.new(self.secret.encode(), raw, hashlib.sha256).hexdigest()
-            self.posts.append({
-                "raw": raw,
-                "headers": dict(request.headers),
-                "valid": hmac.compare_digest(expected, request.headers.get("x-hub-signature-256", "")),
-                "body": json.loads(raw),
-            })
+            self.posts.append(
+                {
+                    "raw": raw,
+                    "headers": dict(request.headers),
+                    "valid": hmac.compare_digest(
+                        expected, request.headers.get("x-hub-signature-256", "")
+                    ),
+                    "body": json.loads(raw),
+                }
+            )
             return PlainTextResponse("EVENT_RECEIVED", status_code=self.status)
 
         return Starlette(routes=[Route("/webhook", webhook, methods=["GET", "POST"])])
@@ -97,7 +111,9 @@ def receiver() -> Receiver:
 @pytest.fixture
 async def emulator(clock: Clock, receiver: Receiver) -> AsyncIterator[Emulator]:
     settings = WebhookSettings(retry_delays=[0.0, 0.0], seed=7)
-    async with Emulator(clock=clock, transport=httpx.ASGITransport(app=receiver.app()), webhooks=settings) as emu:
+    async with Emulator(
+        clock=clock, transport=httpx.ASGITransport(app=receiver.app()), webhooks=settings
+    ) as emu:
         yield emu
 
 
@@ -138,7 +154,12 @@ async def user_token(graph: httpx.AsyncClient, person: str = ADMIN, **kwargs: An
     code = await login(graph, person, **kwargs)
     short = await graph.get(
         "/v25.0/oauth/access_token",
-        params={"client_id": APP_ID, "client_secret": APP_SECRET, "redirect_uri": REDIRECT, "code": code},
+        params={
+            "client_id": APP_ID,
+            "client_secret": APP_SECRET,
+            "redirect_uri": REDIRECT,
+            "code": code,
+        },
     )
     assert short.status_code == 200, short.text
     long = await graph.get(
@@ -161,7 +182,9 @@ async def page_token(graph: httpx.AsyncClient, page: str = PAGE, person: str = A
     return next(str(p["access_token"]) for p in accounts.json()["data"] if p["id"] == page)
 
 
-async def connect(graph: httpx.AsyncClient, page: str = PAGE, fields: list[str] | None = None) -> str:
+async def connect(
+    graph: httpx.AsyncClient, page: str = PAGE, fields: list[str] | None = None
+) -> str:
     """App subscription (verified) + Page subscription; returns the Page token."""
     sub = await graph.post(
         f"/v25.0/{APP_ID}/subscriptions",
@@ -183,12 +206,18 @@ async def connect(graph: httpx.AsyncClient, page: str = PAGE, fields: list[str] 
     return token
 
 
-async def say(graph: httpx.AsyncClient, text: str, person: str = JOAO, page: str = PAGE) -> dict[str, Any]:
-    response = await graph.post("/_emulator/act/message", json={"page_id": page, "person_id": person, "text": text})
+async def say(
+    graph: httpx.AsyncClient, text: str, person: str = JOAO, page: str = PAGE
+) -> dict[str, Any]:
+    response = await graph.post(
+        "/_emulator/act/message", json={"page_id": page, "person_id": person, "text": text}
+    )
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result
 
 
-async def send(graph: httpx.AsyncClient, token: str, body: dict[str, Any], page: str = "me") -> httpx.Response:
+async def send(
+    graph: httpx.AsyncClient, token: str, body: dict[str, Any], page: str = "me"
+) -> httpx.Response:
     return await graph.post(f"/v25.0/{page}/messages", params={"access_token": token}, json=body)

@@ -24,7 +24,15 @@ async def test_connect_receive_reply_and_see_the_echo(
     assert message["message"] == {"mid": said["mid"], "text": "Olá! Do you ship to Lisbon?"}
     assert all(post["valid"] for post in receiver.posts)
 
-    reply = await send(graph, token, {"recipient": {"id": psid}, "messaging_type": "RESPONSE", "message": {"text": "Yes, 2-3 days.", "metadata": "fd:1"}})
+    reply = await send(
+        graph,
+        token,
+        {
+            "recipient": {"id": psid},
+            "messaging_type": "RESPONSE",
+            "message": {"text": "Yes, 2-3 days.", "metadata": "fd:1"},
+        },
+    )
     assert reply.status_code == 200, reply.text
     assert set(reply.json()) == {"recipient_id", "message_id"}
     await emulator.meta.drain()

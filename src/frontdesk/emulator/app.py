@@ -108,11 +108,15 @@ class Emulator:
         webhooks: WebhookSettings | None = None,
     ) -> None:
         self.base_url = base_url
-        self.meta = build_meta(world_data, clock=clock, transport=transport, base_url=base_url, webhooks=webhooks)
+        self.meta = build_meta(
+            world_data, clock=clock, transport=transport, base_url=base_url, webhooks=webhooks
+        )
         self.app = create_app(self.meta)
 
     def client(self, **kwargs: Any) -> httpx.AsyncClient:
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url=self.base_url, **kwargs)
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app), base_url=self.base_url, **kwargs
+        )
 
     async def __aenter__(self) -> Emulator:
         return self

@@ -65,7 +65,9 @@ class Pages:
         except LookupError:
             return JSONResponse({"error": "not found"}, status_code=404)
         except (PermissionError, ValueError) as err:
-            return Response(str(err) or "URL signature expired", status_code=403, media_type="text/plain")
+            return Response(
+                str(err) or "URL signature expired", status_code=403, media_type="text/plain"
+            )
         return Response(media.content, media_type=media.content_type)
 
     def routes(self) -> list[Route]:

@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import urlencode, urlparse
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from . import identity
@@ -25,7 +25,11 @@ def _redirect_allowed(app: App, uri: str) -> bool:
         return uri in app.redirect_uris
     # An app with no registered URIs accepts loopback ones: offline development convenience.
     parsed = urlparse(uri)
-    return parsed.scheme in ("http", "https") and parsed.hostname in ("127.0.0.1", "localhost", "::1")
+    return parsed.scheme in ("http", "https") and parsed.hostname in (
+        "127.0.0.1",
+        "localhost",
+        "::1",
+    )
 
 
 def _requested(app: App, params: dict[str, str]) -> tuple[list[str], bool]:
@@ -87,7 +91,9 @@ class LoginDialog:
             person=person,
             pages=[p for p in world.pages.values() if person and p.tasks_of(person.id)],
             businesses=[b for b in world.businesses.values() if person and person.id in b.people],
-            granted_before=identity.granted_scopes(world, context["app"].id, person.id if person else None),
+            granted_before=identity.granted_scopes(
+                world, context["app"].id, person.id if person else None
+            ),
         )
         response = self.templates.TemplateResponse(request, "dialog.html", context)
         if person is not None:
@@ -121,19 +127,37 @@ class LoginDialog:
             chosen = requested  # Login for Business: all requested permissions, or none
         chosen = list(dict.fromkeys(["public_profile", *chosen]))
         declined = [p for p in requested if p not in chosen]
-        page_ids = [str(p) for p in form.getlist("page") if str(p) in world.pages and world.pages[str(p)].tasks_of(person.id)]
-        business_ids = [str(b) for b in form.getlist("business") if str(b) in world.businesses and person.id in world.businesses[str(b)].people]
+        page_ids = [
+            str(p)
+            for p in form.getlist("page")
+            if str(p) in world.pages and world.pages[str(p)].tasks_of(person.id)
+        ]
+        business_ids = [
+            str(b)
+            for b in form.getlist("business")
+            if str(b) in world.businesses and person.id in world.businesses[str(b)].people
+        ]
         code = identity.authorize(
-            world, context["app"], person.id, redirect_uri, chosen, declined, page_ids, business_ids, self.meta.clock.now()
+            world,
+            context["app"],
+            person.id,
+            redirect_uri,
+            chosen,
+            declined,
+            page_ids,
+            business_ids,
+            self.meta.clock.now(),
         )
-        response = RedirectResponse(_append(redirect_uri, {"code": code, "state": state}), status_code=302)
+        response = RedirectResponse(
+            _append(redirect_uri, {"code": code, "state": state}), status_code=302
+        )
         response.set_cookie(PERSON_COOKIE, person.id, httponly=True, samesite="lax")
         return response
 
-    def _error(self, request: Request, message: str) -> HTMLResponse:
-        response = self.templates.TemplateResponse(request, "dialog_error.html", {"message": message}, status_code=400)
-        assert isinstance(response, HTMLResponse)
-        return response
+    def _error(self, request: Request, message: str) -> Response:
+        return self.templates.TemplateResponse(
+            request, "dialog_error.html", {"message": message}, status_code=400
+        )
 
 
 def _append(uri: str, query: dict[str, str]) -> str:

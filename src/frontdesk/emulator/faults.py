@@ -109,7 +109,9 @@ class Faults:
     def all(self) -> list[Fault]:
         return list(self._faults)
 
-    def _take(self, kind: FaultKind, endpoint: str, page_id: str | None, app_id: str | None) -> Fault | None:
+    def _take(
+        self, kind: FaultKind, endpoint: str, page_id: str | None, app_id: str | None
+    ) -> Fault | None:
         for fault in self._faults:
             if fault.kind == kind and fault.matches(endpoint, page_id, app_id):
                 if fault.remaining is not None:

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from . import errors, identity
 from .errors import GraphError
 from .meta import Meta
-from .world import PAGE_FIELDS, App, Page
+from .world import PAGE_FIELDS, Page
 
 VERSION = re.compile(r"^v\d{1,2}\.\d{1,2}$")
 NUMERIC_ID = re.compile(r"^\d{1,20}$")
@@ -28,13 +28,35 @@ THREAD_ACTIONS = (
     "release_thread_control",
     "extend_thread_control",
 )
-PROFILE_FIELDS = ("id", "name", "first_name", "last_name", "profile_pic", "locale", "timezone", "gender")
+PROFILE_FIELDS = (
+    "id",
+    "name",
+    "first_name",
+    "last_name",
+    "profile_pic",
+    "locale",
+    "timezone",
+    "gender",
+)
 PAGE_INFO_FIELDS = (
-    "id", "name", "category", "category_list", "link", "username", "picture", "is_published",
-    "tasks", "access_token", "messaging_feature_status",
+    "id",
+    "name",
+    "category",
+    "category_list",
+    "link",
+    "username",
+    "picture",
+    "is_published",
+    "tasks",
+    "access_token",
+    "messaging_feature_status",
 )
 MESSENGER_PROFILE_FIELDS = (
-    "get_started", "greeting", "persistent_menu", "ice_breakers", "whitelisted_domains",
+    "get_started",
+    "greeting",
+    "persistent_menu",
+    "ice_breakers",
+    "whitelisted_domains",
 )
 DEFAULT_API_VERSION = "v25.0"
 
@@ -88,7 +110,11 @@ async def read_params(request: Request) -> tuple[dict[str, Any], tuple[str, str,
                 data = await value.read(MAX_BODY + 1)
                 if len(data) > MAX_BODY:
                     raise GraphError(100, "(#100) The file is too large", status=413)
-                upload = (value.filename or "upload", value.content_type or "application/octet-stream", data)
+                upload = (
+                    value.filename or "upload",
+                    value.content_type or "application/octet-stream",
+                    data,
+                )
             else:
                 params[key] = lenient_json(value)
     return params, upload
@@ -112,7 +138,9 @@ def error_response(error: GraphError) -> Response:
     return graph_response(error.body(), error.status, error.headers)
 
 
-def fields_of(params: dict[str, Any], default: tuple[str, ...], allowed: tuple[str, ...], node: str) -> list[str]:
+def fields_of(
+    params: dict[str, Any], default: tuple[str, ...], allowed: tuple[str, ...], node: str
+) -> list[str]:
     raw = params.get("fields")
     if raw is None:
         return list(default)
@@ -120,7 +148,9 @@ def fields_of(params: dict[str, Any], default: tuple[str, ...], allowed: tuple[s
     for name in names:
         base = name.split("{", 1)[0].split(".", 1)[0]
         if base not in allowed:
-            raise errors.invalid_parameter(f"Tried accessing nonexisting field ({base}) on node type ({node})")
+            raise errors.invalid_parameter(
+                f"Tried accessing nonexisting field ({base}) on node type ({node})"
+            )
     return [n.split("{", 1)[0].split(".", 1)[0] for n in names]
 
 
@@ -145,7 +175,9 @@ class Graph:
         try:
             params, upload = await read_params(request)
             token = access_token(request, params)
-            body, headers = await self.dispatch(request.method, parts, params, token, upload, version)
+            body, headers = await self.dispatch(
+                request.method, parts, params, token, upload, version
+            )
         except GraphError as err:
             return error_response(err)
         return graph_response(body, headers=headers)
@@ -214,18 +246,27 @@ class Graph:
         if grant == "fb_exchange_token":
             token = identity.exchange_long_lived(meta.world, params, now)
         elif grant == "client_credentials":
-            return {"access_token": identity.client_credentials(meta.world, params), "token_type": "bearer"}
+            return {
+                "access_token": identity.client_credentials(meta.world, params),
+                "token_type": "bearer",
+            }
         elif params.get("code"):
             token = identity.exchange_code(meta.world, params, now)
         else:
             raise errors.invalid_parameter("Missing code, fb_exchange_token or grant_type")
-        return {"access_token": token.value, "token_type": "bearer", "expires_in": int(token.expires_at - now)}
+        return {
+            "access_token": token.value,
+            "token_type": "bearer",
+            "expires_in": int(token.expires_at - now),
+        }
 
     def debug_token(self, params: dict[str, Any], token: str | None) -> dict[str, Any]:
         meta = self.meta
         caller = meta.caller(token)
         if caller.token.kind not in ("app", "user_short", "user_long"):
-            raise errors.invalid_parameter("debug_token needs an app token or a user token of the same app")
+            raise errors.invalid_parameter(
+                "debug_token needs an app token or a user token of the same app"
+            )
         value = params.get("input_token")
         if not value:
             raise errors.invalid_parameter("The parameter input_token is required")
@@ -233,7 +274,15 @@ class Graph:
         if target is None:
             if "|" in str(value):
                 inspected = meta.caller(str(value))
-                return {"data": {"app_id": inspected.app.id, "type": "APP", "application": inspected.app.name, "is_valid": True, "scopes": []}}
+                return {
+                    "data": {
+                        "app_id": inspected.app.id,
+                        "type": "APP",
+                        "application": inspected.app.name,
+                        "is_valid": True,
+                        "scopes": [],
+                    }
+                }
             raise GraphError(190, "Invalid OAuth access token - Cannot parse access token")
         if target.app_id != caller.app.id:
             raise errors.invalid_parameter("The input token belongs to another app")
@@ -294,20 +343,24 @@ class Graph:
         data = []
         for page in window:
             page_token = identity.page_token(meta.world, caller.token, page, now)
-            data.append({
-                "access_token": page_token.value,
-                "category": page.category,
-                "category_list": [{"id": "2203", "name": page.category}],
-                "name": page.name,
-                "id": page.id,
-                "tasks": page.tasks_of(person_id),
-            })
+            data.append(
+                {
+                    "access_token": page_token.value,
+                    "category": page.category,
+                    "category_list": [{"id": "2203", "name": page.category}],
+                    "name": page.name,
+                    "id": page.id,
+                    "tasks": page.tasks_of(person_id),
+                }
+            )
         body: dict[str, Any] = {"data": data}
         if data:
             cursors = {"before": _cursor(start), "after": _cursor(start + len(window) - 1 + 1)}
             body["paging"] = {"cursors": cursors}
             if start + limit < len(pages):
-                body["paging"]["next"] = f"{meta.settings.base_url}/{DEFAULT_API_VERSION}/me/accounts?limit={limit}&after={cursors['after']}"
+                body["paging"]["next"] = (
+                    f"{meta.settings.base_url}/{DEFAULT_API_VERSION}/me/accounts?limit={limit}&after={cursors['after']}"
+                )
         return body
 
     def permissions(self, method: str, name: str | None, token: str | None) -> dict[str, Any]:
@@ -335,8 +388,13 @@ class Graph:
                 return await self.page_info(caller.page_id, params, token)
             person_id = identity.require_user_token(caller)
             person = meta.world.person(person_id)
-            wanted = fields_of(params, ("id", "name"), PROFILE_FIELDS + ("email",), "User")
-            info = {"id": person.id, "name": person.name, "first_name": person.first_name, "last_name": person.last_name}
+            wanted = fields_of(params, ("id", "name"), (*PROFILE_FIELDS, "email"), "User")
+            info = {
+                "id": person.id,
+                "name": person.name,
+                "first_name": person.first_name,
+                "last_name": person.last_name,
+            }
             return {k: v for k, v in info.items() if k in wanted}
         if node in meta.world.pages:
             return await self.page_info(node, params, token)
@@ -345,12 +403,18 @@ class Graph:
             return {"id": app.id, "name": app.name, "category": app.category, "link": app.link}
         if node in meta.personas:
             persona = meta.personas[node]
-            return {"id": persona.id, "name": persona.name, "profile_picture_url": persona.profile_picture_url}
+            return {
+                "id": persona.id,
+                "name": persona.name,
+                "profile_picture_url": persona.profile_picture_url,
+            }
         if caller.page_id is not None and NUMERIC_ID.match(node):
             return await self.profile(caller.page_id, node, params, token)
         raise errors.unknown_path(node)
 
-    async def page_info(self, page_id: str, params: dict[str, Any], token: str | None) -> dict[str, Any]:
+    async def page_info(
+        self, page_id: str, params: dict[str, Any], token: str | None
+    ) -> dict[str, Any]:
         meta = self.meta
         await meta.gate("page", page_id)
         caller = meta.caller(token)
@@ -363,7 +427,14 @@ class Graph:
             "category_list": [{"id": "2203", "name": page.category}],
             "link": f"https://www.facebook.com/{page.username or page.id}",
             "username": page.username,
-            "picture": {"data": {"url": f"{meta.settings.base_url}/static/page.svg", "height": 50, "width": 50, "is_silhouette": False}},
+            "picture": {
+                "data": {
+                    "url": f"{meta.settings.base_url}/static/page.svg",
+                    "height": 50,
+                    "width": 50,
+                    "is_silhouette": False,
+                }
+            },
             "is_published": page.published,
         }
         if "tasks" in wanted and caller.person_id:
@@ -371,23 +442,40 @@ class Graph:
         if "access_token" in wanted and caller.page_id == page.id:
             info["access_token"] = caller.token.value
         if "messaging_feature_status" in wanted:
-            info["messaging_feature_status"] = {"hop_v2": True, "msgr_multi_app": True, "ig_multi_app": True}
+            info["messaging_feature_status"] = {
+                "hop_v2": True,
+                "msgr_multi_app": True,
+                "ig_multi_app": True,
+            }
         return {k: v for k, v in info.items() if k in wanted or k == "id"}
 
-    async def profile(self, page_id: str, psid: str, params: dict[str, Any], token: str | None) -> dict[str, Any]:
+    async def profile(
+        self, page_id: str, psid: str, params: dict[str, Any], token: str | None
+    ) -> dict[str, Any]:
         meta = self.meta
         caller, page = meta.page_caller(token, page_id)
         await meta.gate("profile", page.id, caller.app.id)
         person = meta.world.person_by_psid(page.id, psid)
         if person is None:
             raise errors.unknown_path(psid)
-        wanted = fields_of(params, ("first_name", "last_name", "profile_pic", "id"), PROFILE_FIELDS, "User")
+        wanted = fields_of(
+            params, ("first_name", "last_name", "profile_pic", "id"), PROFILE_FIELDS, "User"
+        )
         if not meta.thread(page.id, person.id).started:
             return {"id": psid}  # Meta answers an empty object before the person reached the Page
         if person.created_by_phone:
-            raise GraphError(10, "(#10) This person's profile cannot be accessed: account created with a phone number", subcode=2018218)
-        if not caller.app.has_role(person.id) and caller.app.access("business_asset_user_profile_access") != "advanced":
-            raise GraphError(10, "(#10) Insufficient permission to access user profile", subcode=2018247)
+            raise GraphError(
+                10,
+                "(#10) No profile: this account was created with a phone number",
+                subcode=2018218,
+            )
+        if (
+            not caller.app.has_role(person.id)
+            and caller.app.access("business_asset_user_profile_access") != "advanced"
+        ):
+            raise GraphError(
+                10, "(#10) Insufficient permission to access user profile", subcode=2018247
+            )
         info = {
             "id": psid,
             "name": person.name,
@@ -402,7 +490,9 @@ class Graph:
 
     # --- subscriptions ------------------------------------------------------------------------
 
-    async def subscribed_apps(self, method: str, node: str, params: dict[str, Any], token: str | None) -> dict[str, Any]:
+    async def subscribed_apps(
+        self, method: str, node: str, params: dict[str, Any], token: str | None
+    ) -> dict[str, Any]:
         meta = self.meta
         caller, page = meta.page_caller(token, node)
         await meta.gate("subscribed_apps", page.id, caller.app.id)
@@ -410,10 +500,20 @@ class Graph:
         if method == "GET":
             data = []
             for app in meta.world.page_apps(page.id):
-                data.append({"category": app.category, "link": app.link, "name": app.name, "id": app.id, "subscribed_fields": page.subscribed_apps[app.id]})
+                data.append(
+                    {
+                        "category": app.category,
+                        "link": app.link,
+                        "name": app.name,
+                        "id": app.id,
+                        "subscribed_fields": page.subscribed_apps[app.id],
+                    }
+                )
             return {"data": data}
         if not ({"MODERATE", "MANAGE"} & set(tasks)):
-            raise errors.permission_denied("The user needs the MODERATE or MANAGE task on this Page")
+            raise errors.permission_denied(
+                "The user needs the MODERATE or MANAGE task on this Page"
+            )
         if not identity.has_scope(meta.world, caller, "pages_manage_metadata"):
             raise errors.permission_missing("pages_manage_metadata")
         if method == "DELETE":
@@ -427,15 +527,22 @@ class Graph:
         fields = _field_list(params["subscribed_fields"], "subscribed_fields")
         for i, name in enumerate(fields):
             if name not in PAGE_FIELDS:
-                raise errors.invalid_parameter(f"Param subscribed_fields[{i}] must be one of {{{', '.join(PAGE_FIELDS)}}} - got \"{name}\"")
+                allowed = ", ".join(PAGE_FIELDS)
+                raise errors.invalid_parameter(
+                    f'Param subscribed_fields[{i}] must be one of {{{allowed}}} - got "{name}"'
+                )
         messaging = set(PAGE_FIELDS) - {"feed", "inbox_labels"}
-        if set(fields) & messaging and not identity.has_scope(meta.world, caller, "pages_messaging"):
+        if set(fields) & messaging and not identity.has_scope(
+            meta.world, caller, "pages_messaging"
+        ):
             raise errors.permission_missing("pages_messaging")
         page.subscribed_apps[caller.app.id] = list(dict.fromkeys(fields))
         meta._touch()  # noqa: SLF001
         return {"success": True}
 
-    async def app_subscriptions(self, method: str, node: str, params: dict[str, Any], token: str | None, version: str) -> dict[str, Any]:
+    async def app_subscriptions(
+        self, method: str, node: str, params: dict[str, Any], token: str | None, version: str
+    ) -> dict[str, Any]:
         meta = self.meta
         caller = meta.caller(token)
         identity.require_app_token(caller)
@@ -447,7 +554,16 @@ class Graph:
             sub = app.subscription
             if sub is None:
                 return {"data": []}
-            return {"data": [{"object": "page", "callback_url": sub.callback_url, "active": sub.active, "fields": [{"name": f, "version": sub.version} for f in sub.fields]}]}
+            return {
+                "data": [
+                    {
+                        "object": "page",
+                        "callback_url": sub.callback_url,
+                        "active": sub.active,
+                        "fields": [{"name": f, "version": sub.version} for f in sub.fields],
+                    }
+                ]
+            }
         if params.get("object", "page") != "page":
             raise errors.invalid_parameter("The emulator only knows object=page")
         if method == "DELETE":
@@ -474,12 +590,17 @@ class Graph:
                 raise errors.invalid_parameter(f"Invalid field {name!r} for object page")
         attempt = await meta.subscribe_app(app, url, verify_token, fields, version)
         if not attempt.ok:
-            raise GraphError(2200, f"(#2200) Callback verification failed with the following errors: {attempt.error}")
+            raise GraphError(
+                2200,
+                f"(#2200) Callback verification failed with the following errors: {attempt.error}",
+            )
         return {"success": True}
 
     # --- Messenger Profile, personas, routing info -----------------------------------------------
 
-    async def messenger_profile(self, method: str, node: str, params: dict[str, Any], token: str | None) -> dict[str, Any]:
+    async def messenger_profile(
+        self, method: str, node: str, params: dict[str, Any], token: str | None
+    ) -> dict[str, Any]:
         meta = self.meta
         caller, page = meta.page_caller(token, node)
         await meta.gate("messenger_profile", page.id, caller.app.id)
@@ -487,7 +608,9 @@ class Graph:
             wanted = _field_list(params.get("fields", ""), "fields")
             for name in wanted:
                 if name not in MESSENGER_PROFILE_FIELDS:
-                    raise errors.invalid_parameter(f"param fields[{name}] is not a Messenger Profile field")
+                    raise errors.invalid_parameter(
+                        f"param fields[{name}] is not a Messenger Profile field"
+                    )
             found = {k: v for k, v in page.messenger_profile.items() if k in wanted}
             return {"data": [found] if found else []}
         _profile_rate_limit(meta, page)
@@ -502,7 +625,9 @@ class Graph:
             raise errors.unsupported_method(method, f"{node}/messenger_profile")
         updates = {k: v for k, v in params.items() if k in MESSENGER_PROFILE_FIELDS}
         if not updates:
-            raise errors.invalid_parameter("Requires one of the params: " + ", ".join(MESSENGER_PROFILE_FIELDS))
+            raise errors.invalid_parameter(
+                "Requires one of the params: " + ", ".join(MESSENGER_PROFILE_FIELDS)
+            )
         _validate_profile(updates, page)
         page.messenger_profile.update(updates)
         if "get_started" in updates:
@@ -510,11 +635,19 @@ class Graph:
         meta._touch()  # noqa: SLF001
         return {"result": "success"}
 
-    def personas(self, method: str, node: str, params: dict[str, Any], token: str | None) -> dict[str, Any]:
+    def personas(
+        self, method: str, node: str, params: dict[str, Any], token: str | None
+    ) -> dict[str, Any]:
         meta = self.meta
         _, page = meta.page_caller(token, node)
         if method == "GET":
-            return {"data": [{"id": p.id, "name": p.name, "profile_picture_url": p.profile_picture_url} for p in meta.personas.values() if p.page_id == page.id]}
+            return {
+                "data": [
+                    {"id": p.id, "name": p.name, "profile_picture_url": p.profile_picture_url}
+                    for p in meta.personas.values()
+                    if p.page_id == page.id
+                ]
+            }
         if method != "POST":
             raise errors.unsupported_method(method, f"{node}/personas")
         name = params.get("name")
@@ -532,16 +665,27 @@ class Graph:
     def secondary_receivers(self, node: str, token: str | None) -> dict[str, Any]:
         meta = self.meta
         _, page = meta.page_caller(token, node)
-        return {"data": [{"id": a.id, "name": a.name} for a in meta.world.page_apps(page.id) if a.id != page.default_app_id]}
+        return {
+            "data": [
+                {"id": a.id, "name": a.name}
+                for a in meta.world.page_apps(page.id)
+                if a.id != page.default_app_id
+            ]
+        }
 
     # --- batch ----------------------------------------------------------------------------------
 
-    async def batch(self, params: dict[str, Any], token: str | None, version: str) -> list[dict[str, Any] | None]:
+    async def batch(
+        self, params: dict[str, Any], token: str | None, version: str
+    ) -> list[dict[str, Any] | None]:
         items = params.get("batch")
         if not isinstance(items, list) or not items:
             raise errors.invalid_parameter("param batch must be a non-empty JSON array")
         if len(items) > MAX_BATCH:
-            raise errors.invalid_parameter(f"Too many requests in batch message. Maximum batch size is {MAX_BATCH}", subcode=None)
+            raise errors.invalid_parameter(
+                f"Too many requests in batch message. Maximum batch size is {MAX_BATCH}",
+                subcode=None,
+            )
         results: list[dict[str, Any] | None] = []
         for item in items:
             if not isinstance(item, dict) or not isinstance(item.get("relative_url"), str):
@@ -561,11 +705,14 @@ class Graph:
                 status = 200
             except GraphError as err:
                 body, headers, status = err.body(), err.headers, err.status
-            results.append({
-                "code": status,
-                "headers": [{"name": "Content-Type", "value": "text/javascript; charset=UTF-8"}] + [{"name": k, "value": v} for k, v in headers.items()],
-                "body": json.dumps(body),
-            })
+            results.append(
+                {
+                    "code": status,
+                    "headers": [{"name": "Content-Type", "value": "text/javascript; charset=UTF-8"}]
+                    + [{"name": k, "value": v} for k, v in headers.items()],
+                    "body": json.dumps(body),
+                }
+            )
         return results
 
 
@@ -597,12 +744,21 @@ def _profile_rate_limit(meta: Meta, page: Page) -> None:
 
 def _validate_profile(updates: dict[str, Any], page: Page) -> None:
     get_started = updates.get("get_started")
-    if get_started is not None and (not isinstance(get_started, dict) or not isinstance(get_started.get("payload"), str) or not 0 < len(get_started["payload"]) <= 1000):
+    if get_started is not None and (
+        not isinstance(get_started, dict)
+        or not isinstance(get_started.get("payload"), str)
+        or not 0 < len(get_started["payload"]) <= 1000
+    ):
         raise errors.invalid_parameter("param get_started[payload] must be 1 to 1000 characters")
     greeting = updates.get("greeting")
-    if greeting is not None:
-        if not isinstance(greeting, list) or not all(isinstance(g, dict) and isinstance(g.get("text"), str) and len(g["text"]) <= 160 for g in greeting):
-            raise errors.invalid_parameter("param greeting must be a list of {locale, text ≤ 160}")
+    if greeting is not None and (
+        not isinstance(greeting, list)
+        or not all(
+            isinstance(g, dict) and isinstance(g.get("text"), str) and len(g["text"]) <= 160
+            for g in greeting
+        )
+    ):
+        raise errors.invalid_parameter("param greeting must be a list of {locale, text ≤ 160}")
     menu = updates.get("persistent_menu")
     if menu is not None:
         if "get_started" not in updates and page.get_started_payload is None:
@@ -613,6 +769,9 @@ def _validate_profile(updates: dict[str, Any], page: Page) -> None:
     if breakers is not None and (not isinstance(breakers, list) or len(breakers) > 4):
         raise errors.invalid_parameter("param ice_breakers must be a list of at most 4 items")
     domains = updates.get("whitelisted_domains")
-    if domains is not None and (not isinstance(domains, list) or len(domains) > 50 or not all(isinstance(d, str) and d.startswith("https://") for d in domains)):
+    if domains is not None and (
+        not isinstance(domains, list)
+        or len(domains) > 50
+        or not all(isinstance(d, str) and d.startswith("https://") for d in domains)
+    ):
         raise errors.invalid_parameter("param whitelisted_domains must be a list of https URLs")
-

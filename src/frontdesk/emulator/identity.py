@@ -76,7 +76,9 @@ def token_problem(world: World, token: Token, now: float) -> GraphError | None:
 def require_app_token(caller: Caller) -> None:
     if caller.token.kind != "app":
         raise GraphError(
-            100, "(#100) This method must be called with an app access_token.", type="OAuthException"
+            100,
+            "(#100) This method must be called with an app access_token.",
+            type="OAuthException",
         )
 
 
@@ -177,9 +179,7 @@ def exchange_long_lived(world: World, params: dict[str, Any], now: float) -> Tok
     if caller.app.id != app.id:
         raise GraphError(100, "(#100) The token belongs to another app")
     person_id = require_user_token(caller)
-    return world.issue_token(
-        "user_long", app.id, now, person_id=person_id, ttl=LONG_USER_TOKEN_TTL
-    )
+    return world.issue_token("user_long", app.id, now, person_id=person_id, ttl=LONG_USER_TOKEN_TTL)
 
 
 def client_credentials(world: World, params: dict[str, Any]) -> str:

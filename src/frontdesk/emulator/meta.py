@@ -145,12 +145,12 @@ class Meta:
             if not waiter.done():
                 waiter.set_result(None)
 
-    async def wait_for_change(self, since: int, timeout: float) -> int:
+    async def wait_for_change(self, since: int, patience: float) -> int:
         if self._version == since:
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             try:
-                await asyncio.wait_for(waiter, timeout)
+                await asyncio.wait_for(waiter, patience)
             except TimeoutError:
                 pass
             finally:
@@ -327,7 +327,9 @@ class Meta:
         page = self.world.page(page_id)
         payload = page.get_started_payload
         if payload is None:
-            raise ValueError("this Page has no Get Started button (set get_started in messenger_profile)")
+            raise ValueError(
+                "this Page has no Get Started button (set get_started in messenger_profile)"
+            )
         referral = {"ref": ref, "source": "SHORTLINK", "type": "OPEN_THREAD"} if ref else None
         return self.user_postback(page_id, person_id, "Get Started", payload, referral)
 
@@ -365,7 +367,8 @@ class Meta:
     def user_delivered(self, page_id: str, person_id: str) -> int:
         page, _, thread = self._reachable_page(page_id, person_id)
         pending = [
-            m for m in thread.messages
+            m
+            for m in thread.messages
             if m.direction == "out" and m.timestamp > thread.delivered_watermark
         ]
         if not pending:
@@ -395,7 +398,9 @@ class Meta:
         for key in ("ad_id", "ads_context_data"):
             if referral.get(key) is not None:
                 body[key] = referral[key]
-        self._publish(page, events.referral(thread.psid, page.id, self.clock.now_ms(), body), person_id)
+        self._publish(
+            page, events.referral(thread.psid, page.id, self.clock.now_ms(), body), person_id
+        )
         self._touch()
 
     def user_optin(self, page_id: str, person_id: str, body: dict[str, Any]) -> str | None:
@@ -405,12 +410,14 @@ class Meta:
         if body.get("type") == "checkbox":
             ref = "ur_" + secrets.token_hex(8)
             self.user_refs[ref] = UserRef(ref, page.id, person_id)
-            out = {"ref": str(body.get("ref", "")), "user_ref": ref}
-            self._publish(page, events.optin(None, page.id, now, out), person_id)
+            plugin = {"ref": str(body.get("ref", "")), "user_ref": ref}
+            self._publish(page, events.optin(None, page.id, now, plugin), person_id)
             self._touch()
             return ref
         self._user_acted(page, thread)
-        out = {k: v for k, v in body.items() if k != "type" or v == "notification_messages"}
+        out: dict[str, Any] = {
+            k: v for k, v in body.items() if k != "type" or v == "notification_messages"
+        }
         if out.get("type") == "notification_messages":
             out.setdefault("notification_messages_token", "nmt_" + secrets.token_urlsafe(12))
             out.setdefault("token_expiry_timestamp", int(self.clock.now()) + 365 * 86400)
@@ -430,7 +437,9 @@ class Meta:
         message.text = text
         self._publish(
             page,
-            events.message_edit(thread.psid, page.id, self.clock.now_ms(), mid, text, message.edits),
+            events.message_edit(
+                thread.psid, page.id, self.clock.now_ms(), mid, text, message.edits
+            ),
             person_id,
         )
         self._touch()
@@ -461,7 +470,9 @@ class Meta:
             page.restricted = True
         elif action == "unblock":
             page.restricted = False
-        self._publish(page, events.policy_enforcement(page.id, self.clock.now_ms(), action, reason), None)
+        self._publish(
+            page, events.policy_enforcement(page.id, self.clock.now_ms(), action, reason), None
+        )
         self._touch()
 
     def set_app_roles(self, page_id: str, default_app_id: str | None) -> None:
@@ -470,7 +481,10 @@ class Meta:
         if default_app_id is not None and default_app_id != PAGE_INBOX_APP_ID:
             self.world.app(default_app_id)
         page.default_app_id = default_app_id
-        roles = {a.id: ["primary_receiver" if a.id == default_app_id else "secondary_receiver"] for a in self.world.page_apps(page.id)}
+        roles = {
+            a.id: ["primary_receiver" if a.id == default_app_id else "secondary_receiver"]
+            for a in self.world.page_apps(page.id)
+        }
         self._publish(page, events.app_roles(page.id, self.clock.now_ms(), roles), None)
         self._touch()
 
@@ -490,7 +504,9 @@ class Meta:
                     person_id,
                     only_app=previous,
                 )
-        message = Message(new_mid(), "out", self.clock.now_ms(), text=text, app_id=PAGE_INBOX_APP_ID)
+        message = Message(
+            new_mid(), "out", self.clock.now_ms(), text=text, app_id=PAGE_INBOX_APP_ID
+        )
         thread.messages.append(message)
         self._echo(page, thread, message)
         self._after_page_message(page, thread)
@@ -523,14 +539,21 @@ class Meta:
         if self.settings.auto_read and page.published:
             self.user_read(page.id, thread.person_id)
 
-    async def send(self, token: str | None, page_ref: str, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    async def send(
+        self, token: str | None, page_ref: str, params: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, str]]:
         """The Send API (digest §5): every rule in the order Meta applies them."""
         from . import send as send_api
 
         caller, page = self.page_caller(token, page_ref)
         await self._fault_gate("messages", page.id, caller.app.id)
-        if not identity.has_scope(self.world, caller, "pages_messaging") or "pages_messaging" not in caller.app.permissions:
-            raise errors.permission_denied("Requires pages_messaging permission to manage the object")
+        if (
+            not identity.has_scope(self.world, caller, "pages_messaging")
+            or "pages_messaging" not in caller.app.permissions
+        ):
+            raise errors.permission_denied(
+                "Requires pages_messaging permission to manage the object"
+            )
         if "MESSAGING" not in page.tasks_of(caller.person_id or ""):
             raise errors.permission_denied("The user does not have the MESSAGING task on this Page")
         request = send_api.parse(params, strict=self.settings.strict_messaging_type)
@@ -538,7 +561,9 @@ class Meta:
         if page.restricted:
             raise errors.page_restricted()
         if not page.published or not page.messaging_enabled:
-            raise errors.permission_denied("This Page cannot send messages right now (unpublished or messaging is off)")
+            raise errors.permission_denied(
+                "This Page cannot send messages right now (unpublished or messaging is off)"
+            )
         person, via_user_ref = self._recipient(page, request)
         thread = self.thread(page.id, person.id)
         if not caller.app.may_reach(person.id):
@@ -585,7 +610,9 @@ class Meta:
     def _check_window(self, app: App, thread: Thread, request: SendRequest, now: float) -> None:
         if request.tag == "HUMAN_AGENT":
             if "human_agent" not in app.features:
-                raise errors.permission_denied("The HUMAN_AGENT tag requires the Human Agent permission")
+                raise errors.permission_denied(
+                    "The HUMAN_AGENT tag requires the Human Agent permission"
+                )
             if not thread.human_agent_open(now):
                 raise errors.outside_window()
             return
@@ -625,9 +652,21 @@ class Meta:
         if request.attachment is not None:
             attachments = [self._resolve_attachment(page, request.attachment)]
         if request.sticker_id is not None:
-            attachments = [{"type": "image", "payload": {"url": f"{self.settings.base_url}/cdn/sticker/{request.sticker_id}.png", "sticker_id": int(request.sticker_id) if request.sticker_id.isdigit() else request.sticker_id}}]
+            attachments = [
+                {
+                    "type": "image",
+                    "payload": {
+                        "url": f"{self.settings.base_url}/cdn/sticker/{request.sticker_id}.png",
+                        "sticker_id": int(request.sticker_id)
+                        if request.sticker_id.isdigit()
+                        else request.sticker_id,
+                    },
+                }
+            ]
         if request.reply_to is not None and thread.find(request.reply_to) is None:
-            raise errors.invalid_parameter("param reply_to[mid] is not a message of this conversation")
+            raise errors.invalid_parameter(
+                "param reply_to[mid] is not a message of this conversation"
+            )
         if request.persona_id is not None and request.persona_id not in self.personas:
             raise errors.invalid_parameter("Invalid persona_id")
         thread.typing = False
@@ -661,7 +700,10 @@ class Meta:
                 or self.clock.now() - stored.created_at >= ATTACHMENT_TTL
             ):
                 raise errors.bad_attachment_id()
-            return {"type": attachment["type"], "payload": {"url": stored.url, "attachment_id": stored.id}}
+            return {
+                "type": attachment["type"],
+                "payload": {"url": stored.url, "attachment_id": stored.id},
+            }
         return {"type": attachment["type"], "payload": payload}
 
     def _store_attachment(self, page_id: str, attachment: dict[str, Any]) -> StoredAttachment:
@@ -692,7 +734,9 @@ class Meta:
         attachment = message["attachment"]
         kind = attachment.get("type")
         if kind not in ("image", "audio", "video", "file"):
-            raise errors.invalid_parameter("param message[attachment][type] must be image, audio, video or file")
+            raise errors.invalid_parameter(
+                "param message[attachment][type] must be image, audio, video or file"
+            )
         payload = attachment.get("payload") or {}
         if not isinstance(payload, dict):
             raise errors.invalid_parameter("param message[attachment][payload] must be an object")
@@ -702,13 +746,17 @@ class Meta:
             if len(content) > limit:
                 raise errors.invalid_parameter("The attachment is too large", subcode=2018109)
             if kind == "audio" and not content_type.startswith("audio/"):
-                raise errors.invalid_parameter("Audio uploads need an audio/* Content-Type", subcode=2018047)
+                raise errors.invalid_parameter(
+                    "Audio uploads need an audio/* Content-Type", subcode=2018047
+                )
             media = self.store_media(content, content_type, name)
             url = self.media_url(media)
         else:
             url = str(payload.get("url") or "")
             if not url.startswith(("http://", "https://")):
-                raise errors.invalid_parameter("param message[attachment][payload][url] must be a valid URL")
+                raise errors.invalid_parameter(
+                    "param message[attachment][payload][url] must be a valid URL"
+                )
         stored = self._store_attachment(page.id, {"type": kind, "payload": {"url": url}})
         return {"attachment_id": stored.id}
 
@@ -743,14 +791,18 @@ class Meta:
 
     # --- thread control (digest §7) ------------------------------------------------------
 
-    def _inline_thread_control(self, app: App, page: Page, thread: Thread, control: dict[str, str]) -> None:
+    def _inline_thread_control(
+        self, app: App, page: Page, thread: Thread, control: dict[str, str]
+    ) -> None:
         if control.get("control_type") == "pass":
             self.pass_control(app, page, thread, control.get("app_id"), None)
         else:
             thread.set_owner(None, self.clock.now())  # released silently (digest §7)
         self._touch()
 
-    def control_thread(self, token: str | None, page_ref: str, action: str, params: dict[str, Any]) -> dict[str, Any]:
+    def control_thread(
+        self, token: str | None, page_ref: str, action: str, params: dict[str, Any]
+    ) -> dict[str, Any]:
         caller, page = self.page_caller(token, page_ref)
         recipient = params.get("recipient")
         if not isinstance(recipient, dict) or not recipient.get("id"):
@@ -759,26 +811,50 @@ class Meta:
         thread = self.thread(page.id, person.id)
         metadata = params.get("metadata")
         if metadata is not None and (not isinstance(metadata, str) or len(metadata) > 1000):
-            raise errors.invalid_parameter("param metadata must be a string of at most 1000 characters")
+            raise errors.invalid_parameter(
+                "param metadata must be a string of at most 1000 characters"
+            )
         now = self.clock.now()
         app = caller.app
         owner = thread.owner(now)
         if action == "pass_thread_control":
-            if owner not in (None, app.id) or (owner is None and page.default_app_id not in (None, app.id)):
+            if owner not in (None, app.id) or (
+                owner is None and page.default_app_id not in (None, app.id)
+            ):
                 raise errors.not_thread_owner()
             target = params.get("target_app_id")
             self.pass_control(app, page, thread, str(target) if target else None, metadata)
         elif action == "take_thread_control":
             if page.default_app_id is None:
-                raise GraphError(10, "(#10) Taking thread control is not available without a default app", subcode=2018171)
+                raise GraphError(
+                    10,
+                    "(#10) Taking thread control is not available without a default app",
+                    subcode=2018171,
+                )
             if page.default_app_id != app.id:
-                raise GraphError(10, "(#10) Only the default app can take thread control", subcode=2018171)
+                raise GraphError(
+                    10, "(#10) Only the default app can take thread control", subcode=2018171
+                )
             thread.set_owner(app.id, now)
             if owner is not None and owner != app.id and owner != PAGE_INBOX_APP_ID:
-                self._publish(page, events.take_thread_control(thread.psid, page.id, self.clock.now_ms(), owner, app.id, metadata), person.id, only_app=owner)
+                self._publish(
+                    page,
+                    events.take_thread_control(
+                        thread.psid, page.id, self.clock.now_ms(), owner, app.id, metadata
+                    ),
+                    person.id,
+                    only_app=owner,
+                )
         elif action == "request_thread_control":
             if owner is not None and owner not in (app.id, PAGE_INBOX_APP_ID):
-                self._publish(page, events.request_thread_control(thread.psid, page.id, self.clock.now_ms(), app.id, metadata), person.id, only_app=owner)
+                self._publish(
+                    page,
+                    events.request_thread_control(
+                        thread.psid, page.id, self.clock.now_ms(), app.id, metadata
+                    ),
+                    person.id,
+                    only_app=owner,
+                )
         elif action == "release_thread_control":
             if owner != app.id:
                 raise errors.not_thread_owner()
@@ -795,7 +871,9 @@ class Meta:
         self._touch()
         return {"success": True}
 
-    def pass_control(self, app: App, page: Page, thread: Thread, target: str | None, metadata: str | None) -> None:
+    def pass_control(
+        self, app: App, page: Page, thread: Thread, target: str | None, metadata: str | None
+    ) -> None:
         target = target or page.default_app_id
         if target is None:
             raise errors.invalid_parameter("param target_app_id is required")
@@ -805,7 +883,14 @@ class Meta:
         previous = thread.owner(now)
         thread.set_owner(target, now)
         if target != PAGE_INBOX_APP_ID:
-            self._publish(page, events.pass_thread_control(thread.psid, page.id, self.clock.now_ms(), previous, target, metadata), thread.person_id, only_app=target)
+            self._publish(
+                page,
+                events.pass_thread_control(
+                    thread.psid, page.id, self.clock.now_ms(), previous, target, metadata
+                ),
+                thread.person_id,
+                only_app=target,
+            )
 
     def thread_owner(self, token: str | None, page_ref: str, psid: str) -> dict[str, Any]:
         caller, page = self.page_caller(token, page_ref)
@@ -814,7 +899,11 @@ class Meta:
         owner = thread.owner(self.clock.now())
         if owner is None or caller.app.id not in (owner, page.default_app_id):
             return {"data": []}
-        return {"data": [{"thread_owner": {"app_id": owner, "expiration": int(thread.owner_expires_at)}}]}
+        return {
+            "data": [
+                {"thread_owner": {"app_id": owner, "expiration": int(thread.owner_expires_at)}}
+            ]
+        }
 
     # --- faults on the world ----------------------------------------------------------------
 
@@ -826,7 +915,9 @@ class Meta:
         if error is not None:
             raise error
 
-    async def gate(self, endpoint: str, page_id: str | None = None, app_id: str | None = None) -> None:
+    async def gate(
+        self, endpoint: str, page_id: str | None = None, app_id: str | None = None
+    ) -> None:
         await self._fault_gate(endpoint, page_id, app_id)
 
     def change_password(self, person_id: str) -> int:
@@ -840,7 +931,9 @@ class Meta:
         now = self.clock.now()
         hit = 0
         for t in self.world.tokens.values():
-            if (token is not None and t.value == token) or (token is None and person_id is not None and t.person_id == person_id):
+            if (token is not None and t.value == token) or (
+                token is None and person_id is not None and t.person_id == person_id
+            ):
                 t.expires_at = now
                 hit += 1
         self._touch()
@@ -887,7 +980,9 @@ class Meta:
 
     # --- subscriptions -------------------------------------------------------------------------
 
-    async def subscribe_app(self, app: App, callback_url: str, verify_token: str, fields: list[str], version: str) -> Attempt:
+    async def subscribe_app(
+        self, app: App, callback_url: str, verify_token: str, fields: list[str], version: str
+    ) -> Attempt:
         attempt = await self.webhooks.verify(app.id, callback_url, verify_token)
         if attempt.ok:
             app.subscription = AppSubscription(callback_url, verify_token, fields, True, version)
@@ -906,4 +1001,3 @@ def _standby_copy(event: dict[str, Any]) -> dict[str, Any]:
     copy = dict(event)
     copy["postback"] = {k: v for k, v in event["postback"].items() if k != "payload"}
     return copy
-

@@ -35,7 +35,14 @@ SENDER_ACTIONS = ("typing_on", "typing_off", "mark_seen", "react", "unreact")
 NOTIFICATION_TYPES = ("REGULAR", "SILENT_PUSH", "NO_PUSH")
 MEDIA_TYPES = ("image", "audio", "video", "file")
 QUICK_REPLY_TYPES = ("text", "user_phone_number", "user_email")
-BUTTON_TYPES = ("web_url", "postback", "phone_number", "account_link", "account_unlink", "game_play")
+BUTTON_TYPES = (
+    "web_url",
+    "postback",
+    "phone_number",
+    "account_link",
+    "account_unlink",
+    "game_play",
+)
 
 # The digest says text must be "< 2000 characters" while some Meta errors say "<= 2000"; we keep
 # the stricter reading so a connector that passes here passes on Meta.
@@ -117,11 +124,19 @@ def _url(value: Any, name: str) -> str:
 def parse(params: dict[str, Any], *, strict: bool = False) -> SendRequest:
     """Validate a Send API call; raise `GraphError` exactly where Meta would refuse it."""
     recipient = _require_dict(params.get("recipient"), "recipient")
-    keys = [k for k in ("id", "user_ref", "comment_id", "post_id", "notification_messages_token") if recipient.get(k)]
+    keys = [
+        k
+        for k in ("id", "user_ref", "comment_id", "post_id", "notification_messages_token")
+        if recipient.get(k)
+    ]
     if len(keys) != 1:
-        raise invalid_parameter("param recipient must have exactly one of id, user_ref, comment_id, post_id")
+        raise invalid_parameter(
+            "param recipient must have exactly one of id, user_ref, comment_id, post_id"
+        )
     if keys[0] not in ("id", "user_ref"):
-        raise invalid_parameter(f"The emulator has no Page posts, so recipient.{keys[0]} cannot be used")
+        raise invalid_parameter(
+            f"The emulator has no Page posts, so recipient.{keys[0]} cannot be used"
+        )
     recipient = {keys[0]: str(recipient[keys[0]])}
 
     message = params.get("message")
@@ -151,7 +166,9 @@ def parse(params: dict[str, Any], *, strict: bool = False) -> SendRequest:
 
     notification_type = params.get("notification_type", "REGULAR")
     if notification_type not in NOTIFICATION_TYPES:
-        raise invalid_parameter(f"param notification_type must be one of {', '.join(NOTIFICATION_TYPES)}")
+        raise invalid_parameter(
+            f"param notification_type must be one of {', '.join(NOTIFICATION_TYPES)}"
+        )
 
     request = SendRequest(
         recipient=recipient,
@@ -163,7 +180,9 @@ def parse(params: dict[str, Any], *, strict: bool = False) -> SendRequest:
         request.persona_id = _text(params["persona_id"], "persona_id", 64)
     reply_to = params.get("reply_to")
     if reply_to is not None:
-        request.reply_to = _text(_require_dict(reply_to, "reply_to").get("mid"), "reply_to[mid]", 200)
+        request.reply_to = _text(
+            _require_dict(reply_to, "reply_to").get("mid"), "reply_to[mid]", 200
+        )
     control = params.get("thread_control")
     if control is not None:
         control = _require_dict(control, "thread_control")
@@ -178,7 +197,9 @@ def parse(params: dict[str, Any], *, strict: bool = False) -> SendRequest:
     if request.tag == "CUSTOMER_FEEDBACK":
         payload = (request.attachment or {}).get("payload") or {}
         if payload.get("template_type") != "customer_feedback":
-            raise invalid_parameter("The CUSTOMER_FEEDBACK tag may only be used with the customer_feedback template")
+            raise invalid_parameter(
+                "The CUSTOMER_FEEDBACK tag may only be used with the customer_feedback template"
+            )
     return request
 
 
@@ -203,7 +224,9 @@ def _parse_message(request: SendRequest, message: dict[str, Any]) -> None:
     if "text" in kinds:
         request.text = _text(message["text"], "message[text]", MAX_TEXT)
     elif "attachment" in kinds:
-        request.attachment = _attachment(_require_dict(message["attachment"], "message[attachment]"))
+        request.attachment = _attachment(
+            _require_dict(message["attachment"], "message[attachment]")
+        )
     else:
         request.sticker_id = _text(message["sticker_id"], "message[sticker_id]", 32)
     if message.get("metadata") is not None:
@@ -213,7 +236,9 @@ def _parse_message(request: SendRequest, message: dict[str, Any]) -> None:
         if not isinstance(quick, list) or not quick:
             raise invalid_parameter("param message[quick_replies] must be a non-empty array")
         if len(quick) > MAX_QUICK_REPLIES:
-            raise invalid_parameter(f"param message[quick_replies] must have at most {MAX_QUICK_REPLIES} items")
+            raise invalid_parameter(
+                f"param message[quick_replies] must have at most {MAX_QUICK_REPLIES} items"
+            )
         request.quick_replies = [_quick_reply(q, i) for i, q in enumerate(quick)]
 
 
@@ -222,7 +247,9 @@ def _quick_reply(value: Any, index: int) -> dict[str, Any]:
     reply = _require_dict(value, name)
     content_type = reply.get("content_type", "text")
     if content_type not in QUICK_REPLY_TYPES:
-        raise invalid_parameter(f"param {name}[content_type] must be one of {', '.join(QUICK_REPLY_TYPES)}")
+        raise invalid_parameter(
+            f"param {name}[content_type] must be one of {', '.join(QUICK_REPLY_TYPES)}"
+        )
     if content_type != "text":
         return {"content_type": content_type}
     image = reply.get("image_url")
@@ -242,18 +269,24 @@ def _attachment(attachment: dict[str, Any]) -> dict[str, Any]:
     if kind in MEDIA_TYPES:
         has_url, has_id = payload.get("url") is not None, payload.get("attachment_id") is not None
         if has_url == has_id:
-            raise invalid_parameter("param message[attachment][payload] must have one of url, attachment_id")
+            raise invalid_parameter(
+                "param message[attachment][payload] must have one of url, attachment_id"
+            )
         out: dict[str, Any] = {}
         if has_url:
             out["url"] = _url(payload["url"], "message[attachment][payload][url]")
         else:
-            out["attachment_id"] = _text(payload["attachment_id"], "message[attachment][payload][attachment_id]", 32)
+            out["attachment_id"] = _text(
+                payload["attachment_id"], "message[attachment][payload][attachment_id]", 32
+            )
         if payload.get("is_reusable") is not None:
             out["is_reusable"] = bool(payload["is_reusable"])
         return {"type": kind, "payload": out}
     if kind == "template":
         return {"type": "template", "payload": _template(payload)}
-    raise invalid_parameter("param message[attachment][type] must be one of image, audio, video, file, template")
+    raise invalid_parameter(
+        "param message[attachment][type] must be one of image, audio, video, file, template"
+    )
 
 
 def _buttons(value: Any, name: str, *, minimum: int = 0) -> list[dict[str, Any]]:
@@ -262,7 +295,9 @@ def _buttons(value: Any, name: str, *, minimum: int = 0) -> list[dict[str, Any]]
     if not isinstance(value, list):
         raise invalid_parameter(f"param {name} must be an array")
     if not minimum <= len(value) <= MAX_BUTTONS:
-        raise invalid_parameter(f"param {name} must have between {minimum} and {MAX_BUTTONS} buttons")
+        raise invalid_parameter(
+            f"param {name} must have between {minimum} and {MAX_BUTTONS} buttons"
+        )
     return [_button(b, f"{name}[{i}]") for i, b in enumerate(value)]
 
 
@@ -288,7 +323,8 @@ def _elements(payload: dict[str, Any], maximum: int, minimum: int = 1) -> list[d
     elements = payload.get("elements")
     if not isinstance(elements, list) or not minimum <= len(elements) <= maximum:
         raise invalid_parameter(
-            f"param message[attachment][payload][elements] must have between {minimum} and {maximum} elements"
+            "param message[attachment][payload][elements] must have between "
+            f"{minimum} and {maximum} elements"
         )
     return [_require_dict(e, f"elements[{i}]") for i, e in enumerate(elements)]
 
@@ -301,14 +337,21 @@ def _template(payload: dict[str, Any]) -> dict[str, Any]:
     elif kind == "generic":
         for i, element in enumerate(_elements(payload, MAX_ELEMENTS)):
             _text(element.get("title"), f"elements[{i}][title]", MAX_ELEMENT_TEXT)
-            _text(element.get("subtitle"), f"elements[{i}][subtitle]", MAX_ELEMENT_TEXT, required=False)
+            _text(
+                element.get("subtitle"),
+                f"elements[{i}][subtitle]",
+                MAX_ELEMENT_TEXT,
+                required=False,
+            )
             if element.get("image_url") is not None:
                 _url(element["image_url"], f"elements[{i}][image_url]")
             action = element.get("default_action")
             if action is not None:
                 action = _require_dict(action, f"elements[{i}][default_action]")
                 if action.get("type") != "web_url" or "title" in action:
-                    raise invalid_parameter(f"param elements[{i}][default_action] must be a web_url without title")
+                    raise invalid_parameter(
+                        f"param elements[{i}][default_action] must be a web_url without title"
+                    )
                 _url(action.get("url"), f"elements[{i}][default_action][url]")
             _buttons(element.get("buttons"), f"elements[{i}][buttons]")
     elif kind == "media":
@@ -321,14 +364,18 @@ def _template(payload: dict[str, Any]) -> dict[str, Any]:
         if has_url:
             host = urlparse(str(element["url"])).hostname or ""
             if not (host == "facebook.com" or host.endswith(".facebook.com")):
-                raise invalid_parameter("Only Facebook URLs can be used in a media template", subcode=2018185)
+                raise invalid_parameter(
+                    "Only Facebook URLs can be used in a media template", subcode=2018185
+                )
         _buttons(element.get("buttons"), "elements[0][buttons]")
     elif kind == "receipt":
         for key in ("recipient_name", "order_number", "currency", "payment_method"):
             _text(payload.get(key), f"message[attachment][payload][{key}]", 200)
         summary = _require_dict(payload.get("summary"), "message[attachment][payload][summary]")
         if not isinstance(summary.get("total_cost"), int | float):
-            raise invalid_parameter("param message[attachment][payload][summary][total_cost] must be a number")
+            raise invalid_parameter(
+                "param message[attachment][payload][summary][total_cost] must be a number"
+            )
         if payload.get("elements") is not None:
             for i, element in enumerate(_elements(payload, MAX_RECEIPT_ELEMENTS)):
                 _text(element.get("title"), f"elements[{i}][title]", MAX_ELEMENT_TEXT)
@@ -345,4 +392,3 @@ def _template(payload: dict[str, Any]) -> dict[str, Any]:
             "generic, button, media, receipt, product, coupon, customer_feedback, image_grid"
         )
     return dict(payload)
-

@@ -193,6 +193,9 @@ class WebhookSender:
         self.alerts: list[Alert] = []
         self._next_attempt = 0
         self._listeners: list[Callable[[Attempt], None]] = []
+        self._pending = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     def on_attempt(self, listener: Callable[[Attempt], None]) -> None:
         self._listeners.append(listener)
@@ -202,6 +205,8 @@ class WebhookSender:
         if queue is None:
             queue = self._queues[app_id] = asyncio.Queue()
         queue.put_nowait(_Item(page_id, channel, event, self.clock.now_ms()))
+        self._pending += 1
+        self._idle.clear()
         lane = self._lanes.get(app_id)
         if lane is None or lane.done():
             self._lanes[app_id] = asyncio.get_running_loop().create_task(
@@ -210,11 +215,7 @@ class WebhookSender:
 
     async def drain(self) -> None:
         """Wait until every queued event was delivered or given up on."""
-        while True:
-            pending = [q for q in self._queues.values() if q._unfinished_tasks]  # noqa: SLF001
-            if not pending:
-                return
-            await asyncio.gather(*(q.join() for q in pending))
+        await self._idle.wait()
 
     async def aclose(self) -> None:
         for lane in self._lanes.values():
@@ -237,15 +238,14 @@ class WebhookSender:
             except Exception:  # a lane must never die: log it where the console shows it
                 log.exception("webhook lane for app %s failed", app_id)
             finally:
-                for _ in items:
-                    queue.task_done()
+                self._pending -= len(items)
+                if self._pending == 0:
+                    self._idle.set()
 
     async def _deliver(self, app_id: str, items: list[_Item]) -> None:
         if self.settings.reorder and len(items) > 1:
             self._rng.shuffle(items)
-        entries = [
-            {"id": it.page_id, "time": it.time_ms, it.channel: [it.event]} for it in items
-        ]
+        entries = [{"id": it.page_id, "time": it.time_ms, it.channel: [it.event]} for it in items]
         body = encode(envelope(entries), escape_unicode=self.settings.escape_unicode)
         page_ids = list(dict.fromkeys(it.page_id for it in items))
         delays = [0.0, *self.settings.retry_delays]
@@ -260,7 +260,10 @@ class WebhookSender:
                 self._failing_since.pop(app_id, None)
                 for page_id in page_ids:
                     self._alerted.discard((app_id, page_id))
-                if self.settings.duplicate_rate and self._rng.random() < self.settings.duplicate_rate:
+                if (
+                    self.settings.duplicate_rate
+                    and self._rng.random() < self.settings.duplicate_rate
+                ):
                     await self._post(app_id, target, body, page_ids, number + 1)
                 return
             if self._record_failure(app_id, page_ids):
@@ -334,7 +337,11 @@ class WebhookSender:
     async def verify(self, app_id: str, url: str, verify_token: str) -> Attempt:
         """The subscription handshake GET (digest §1): 200 and the exact challenge, or failure."""
         challenge = str(self._rng.randrange(10**8, 10**10))
-        params = {"hub.mode": "subscribe", "hub.verify_token": verify_token, "hub.challenge": challenge}
+        params = {
+            "hub.mode": "subscribe",
+            "hub.verify_token": verify_token,
+            "hub.challenge": challenge,
+        }
         started = time.perf_counter()
         status: int | None = None
         error: str | None = None
