@@ -11,6 +11,7 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from .meta import Meta
+from .world import PAGE_INBOX_APP_ID
 
 KEEPALIVE_SECONDS = 15.0
 
@@ -21,11 +22,41 @@ class Pages:
         self.templates = templates
 
     async def messenger(self, request: Request) -> Response:
+        """The chat for `?person=&page=`; by default the first person without a Page role."""
         world = self.meta.world
+        people, pages = list(world.people.values()), list(world.pages.values())
+        staff = {person_id for page in pages for person_id in page.roles}
+        person_id = request.query_params.get("person")
+        if person_id not in world.people:
+            person_id = next(
+                (p.id for p in people if p.id not in staff), people[0].id if people else None
+            )
+        page_id = request.query_params.get("page")
+        if page_id not in world.pages:
+            page_id = pages[0].id if pages else None
         return self.templates.TemplateResponse(
             request,
             "messenger.html",
-            {"people": list(world.people.values()), "pages": list(world.pages.values())},
+            {
+                "people": people,
+                "pages": pages,
+                "person_id": person_id,
+                "page_id": page_id,
+                "page_inbox_app_id": PAGE_INBOX_APP_ID,
+            },
+        )
+
+    async def personas(self, request: Request) -> Response:
+        """A Page's personas, so the client can say who wrote a message (digest §5.2)."""
+        page_id = request.query_params.get("page_id")
+        return JSONResponse(
+            {
+                "data": [
+                    {"id": p.id, "name": p.name, "profile_picture_url": p.profile_picture_url}
+                    for p in self.meta.personas.values()
+                    if page_id in (None, p.page_id)
+                ]
+            }
         )
 
     async def console(self, request: Request) -> Response:
@@ -75,5 +106,6 @@ class Pages:
             Route("/messenger", self.messenger, methods=["GET"]),
             Route("/console", self.console, methods=["GET"]),
             Route("/_emulator/stream", self.stream, methods=["GET"]),
+            Route("/_emulator/personas", self.personas, methods=["GET"]),
             Route("/cdn/{media_id}/{name}", self.cdn, methods=["GET"]),
         ]
