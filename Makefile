@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 # only when one of them is newer.
 STAMP := $(VENV)/.installed
 # Only the folders that exist: bench/ comes later.
-LINT_PATHS := $(wildcard src tests bench)
+LINT_PATHS := $(wildcard src tests bench examples)
 # `make lock LOCK_FLAGS=--upgrade` moves every pin to the newest release.
 LOCK_FLAGS ?=
 # sudo only when not already root (CI and these machines run as root).

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,12 +26,20 @@ def _emulator_serve(args: argparse.Namespace) -> int:
     from .emulator import scenario
     from .emulator.app import build_meta, create_app
 
+    if args.save is not None and not Path(args.save).resolve().parent.is_dir():
+        # Found out now, not at shutdown when the world would be lost.
+        print(f"frontdesk emulator: --save {args.save}: no such folder", file=sys.stderr)
+        return 2
+    base_url = args.public_url or f"http://{args.host}:{args.port}"
     try:
-        data = scenario.read(args.scenario) if args.scenario else None
-        base_url = args.public_url or f"http://{args.host}:{args.port}"
-        meta = build_meta(data, base_url=base_url)
+        data = scenario.read(args.scenario) if args.scenario else None  # errors name the file
     except scenario.ScenarioError as err:
         print(f"frontdesk emulator: {err}", file=sys.stderr)
+        return 2
+    try:
+        meta = build_meta(data, base_url=base_url)
+    except scenario.ScenarioError as err:
+        print(f"frontdesk emulator: {args.scenario}: {err}", file=sys.stderr)
         return 2
     app = create_app(meta, save_to=args.save)
     print(f"Meta emulator on {base_url}")
@@ -51,8 +61,21 @@ def _call(
     except httpx.HTTPError as err:
         print(f"frontdesk emulator: cannot reach {args.url}: {err}", file=sys.stderr)
         return 1
-    print(json.dumps(response.json(), indent=2, ensure_ascii=False))
-    return 0 if response.is_success else 1
+    try:
+        body = response.json()
+    except ValueError:
+        print(
+            f"frontdesk emulator: {args.url} answered HTTP {response.status_code}, not the "
+            "emulator's control API",
+            file=sys.stderr,
+        )
+        return 1
+    if not response.is_success:
+        problem = body.get("error", body) if isinstance(body, dict) else body
+        print(f"frontdesk emulator: {problem}", file=sys.stderr)
+        return 1
+    print(json.dumps(body, indent=2, ensure_ascii=False))
+    return 0
 
 
 def _emulator_fault(args: argparse.Namespace) -> int:
@@ -131,12 +154,22 @@ def _emulator_clock(args: argparse.Namespace) -> int:
 
 def _duration(text: str) -> float | None:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = (text[:-1], units[text[-1]]) if text[-1:] in units else (text, 1)
     try:
-        if text[-1] in units:
-            return float(text[:-1]) * units[text[-1]]
-        return float(text)
-    except (ValueError, IndexError):
+        seconds = float(number) * unit
+    except ValueError:
         return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535)")
+    return port
 
 
 def parser() -> argparse.ArgumentParser:
@@ -149,7 +182,7 @@ def parser() -> argparse.ArgumentParser:
         "emulator", help="run Meta's local stand-in, or drive a running one"
     )
     emulator.add_argument("--host", default="127.0.0.1")
-    emulator.add_argument("--port", type=int, default=8081)
+    emulator.add_argument("--port", type=_port, default=8081)
     emulator.add_argument(
         "--scenario", help="YAML/JSON world to start from (default: the demo world)"
     )
@@ -157,7 +190,9 @@ def parser() -> argparse.ArgumentParser:
         "--save", help="write the world here on shutdown (tokens and chats included)"
     )
     emulator.add_argument("--public-url", help="the URL people and apps reach the emulator at")
-    emulator.add_argument("--log-level", default="warning")
+    emulator.add_argument(
+        "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
+    )
     emulator.set_defaults(run=_emulator_serve)
     actions = emulator.add_subparsers(dest="action")
 
