@@ -63,7 +63,8 @@ def create_app(meta: Meta, *, save_to: str | Path | None = None) -> Starlette:
             Mount("/static", StaticFiles(directory=str(PACKAGE.joinpath("static"))), name="static"),
             Route("/dialog/oauth", dialog.handle, methods=["GET", "POST"]),
             Route("/{version:str}/dialog/oauth", dialog.handle, methods=["GET", "POST"]),
-            Route("/{path:path}", graph.handle, methods=["GET", "POST", "DELETE"]),
+            # PUT and PATCH too, so Graph answers them with its own error rather than a bare 405.
+            Route("/{path:path}", graph.handle, methods=["GET", "POST", "DELETE", "PUT", "PATCH"]),
         ],
         lifespan=lifespan,
     )

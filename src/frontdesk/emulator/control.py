@@ -396,11 +396,12 @@ async def act(meta: Meta, request: Request) -> Response:
 
 async def upload(meta: Meta, request: Request) -> Response:
     """A person attaches a file: stored on the emulator's CDN, returned as an attachment."""
-    form = await request.form(max_files=1, max_fields=5)
-    file = form.get("file")
-    if not isinstance(file, UploadFile):
-        raise InvalidRequestError("send the file as multipart field 'file'")
-    content = await file.read(MAX_IMAGE_UPLOAD * 4 + 1)
+    # The form owns spooled temporary files: closing it here, not at garbage collection.
+    async with request.form(max_files=1, max_fields=5) as form:
+        file = form.get("file")
+        if not isinstance(file, UploadFile):
+            raise InvalidRequestError("send the file as multipart field 'file'")
+        content = await file.read(MAX_IMAGE_UPLOAD * 4 + 1)
     if len(content) > MAX_IMAGE_UPLOAD * 4:
         raise InvalidRequestError("files are limited to 32 MiB")
     content_type = file.content_type or "application/octet-stream"
@@ -507,7 +508,9 @@ async def clock(meta: Meta, request: Request) -> Response:
         ):
             raise InvalidRequestError("seconds must be a number between 0 and ten years")
         meta.clock.advance(float(seconds))
-    return _ok({"now": meta.clock.now(), "now_ms": meta.clock.now_ms()})
+    return _ok(
+        {"now": meta.clock.now(), "now_ms": meta.clock.now_ms(), "frozen": meta.clock.frozen}
+    )
 
 
 async def settings(meta: Meta, request: Request) -> Response:

@@ -24,7 +24,11 @@ def _redirect_allowed(app: App, uri: str) -> bool:
     if app.redirect_uris:
         return uri in app.redirect_uris
     # An app with no registered URIs accepts loopback ones: offline development convenience.
-    parsed = urlparse(uri)
+    try:
+        parsed = urlparse(uri)
+        parsed.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return False  # e.g. "http://[::1": not a URI at all
     return parsed.scheme in ("http", "https") and parsed.hostname in (
         "127.0.0.1",
         "localhost",
@@ -84,7 +88,8 @@ class LoginDialog:
         except DialogError as err:
             return self._error(request, str(err))
         world = self.meta.world
-        person_id = params.get("as") or request.cookies.get(PERSON_COOKIE, "")
+        # An explicit `as` wins over the cookie, even when empty: that is how "Not you?" signs out.
+        person_id = params["as"] if "as" in params else request.cookies.get(PERSON_COOKIE, "")
         person = world.people.get(person_id)
         context.update(
             people=list(world.people.values()),

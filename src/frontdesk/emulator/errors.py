@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 _TRACE_ALPHABET = string.ascii_letters + string.digits + "_-"
+TRANSIENT_CODES = (1, 2, 4, 17, 32, 341, 613, 1200, 80001, 80006)
 
 
 def _fbtrace_id() -> str:
@@ -70,7 +71,8 @@ class GraphError(Exception):
             subcode=int(subcode) if subcode is not None else None,
             type=str(spec.get("type", "OAuthException")),
             status=int(spec.get("status", 400)),
-            is_transient=spec.get("is_transient"),
+            # Meta marks its transient codes (digest §9) so; an injected one should look the same.
+            is_transient=spec.get("is_transient", True if code in TRANSIENT_CODES else None),
         )
 
 

@@ -117,13 +117,21 @@ def echo_attachment(attachment: dict[str, Any]) -> dict[str, Any]:
     kind = attachment.get("type")
     payload = dict(attachment.get("payload") or {})
     if kind == "template":
-        for element in payload.get("elements", []) or []:
-            if isinstance(element, dict) and "attachment_id" in element:
-                # Echoed media templates carry attachment_id as a number (digest §3.9).
-                element["attachment_id"] = int(element["attachment_id"])
+        elements = payload.get("elements")
+        if isinstance(elements, list):
+            # Echoed media templates carry attachment_id as a number (digest §3.9). Copies: the
+            # sent message keeps the string the Send API took.
+            payload["elements"] = [_numeric_attachment_id(e) for e in elements]
         return {"type": "template", "title": "", "url": None, "payload": payload}
     payload.pop("is_reusable", None)
     return {"type": kind, "payload": payload}
+
+
+def _numeric_attachment_id(element: Any) -> Any:
+    value = str(element.get("attachment_id", "")) if isinstance(element, dict) else ""
+    if not (value.isascii() and value.isdigit()):
+        return element
+    return {**element, "attachment_id": int(value)}
 
 
 def postback(

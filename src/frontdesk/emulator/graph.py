@@ -9,6 +9,7 @@ import secrets
 from typing import Any
 
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -69,17 +70,30 @@ def split_path(path: str) -> tuple[str, list[str]]:
     return DEFAULT_API_VERSION, parts
 
 
+def _no_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON; stored, they would break every later JSON answer."""
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _loads(text: str | bytes) -> Any:
+    """Strict JSON: no NaN/Infinity, and no lone UTF-16 surrogates ("\\ud800"), which parse
+    but can never be encoded again, so any answer echoing them would fail."""
+    value = json.loads(text, parse_constant=_no_constant)
+    json.dumps(value, ensure_ascii=False).encode()  # UnicodeEncodeError is a ValueError
+    return value
+
+
 def lenient_json(value: str) -> Any:
     """Graph accepts JSON-encoded parameter values, even Meta's single-quoted pseudo-JSON."""
     text = value.strip()
     if not text or text[0] not in "[{":
         return value
     try:
-        return json.loads(text)
-    except ValueError:
+        return _loads(text)
+    except (ValueError, RecursionError):
         try:
-            return json.loads(text.replace("'", '"'))
-        except ValueError:
+            return _loads(text.replace("'", '"'))
+        except (ValueError, RecursionError):  # absurd nesting is a bad parameter, not a 500
             raise errors.invalid_parameter(f"Invalid JSON for a parameter: {text[:60]}") from None
 
 
@@ -97,26 +111,34 @@ async def read_params(request: Request) -> tuple[dict[str, Any], tuple[str, str,
             raise GraphError(100, "(#100) The request body is too large", status=413)
         if raw.strip():
             try:
-                body = json.loads(raw)
-            except ValueError:
+                body = _loads(raw)
+            except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
                 raise errors.invalid_parameter("The request body is not valid JSON") from None
             if not isinstance(body, dict):
                 raise errors.invalid_parameter("The request body must be a JSON object")
             params.update(body)
     elif content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-        form = await request.form(max_files=1, max_fields=200)
-        for key, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                data = await value.read(MAX_BODY + 1)
-                if len(data) > MAX_BODY:
-                    raise GraphError(100, "(#100) The file is too large", status=413)
-                upload = (
-                    value.filename or "upload",
-                    value.content_type or "application/octet-stream",
-                    data,
-                )
-            else:
-                params[key] = lenient_json(value)
+        if len(await request.body()) > MAX_BODY:  # a chunked body has no Content-Length to check
+            raise GraphError(100, "(#100) The request body is too large", status=413)
+        try:
+            form = await request.form(max_files=1, max_fields=200, max_part_size=MAX_BODY)
+        except HTTPException as err:  # Starlette's answer to a malformed or oversized form
+            raise errors.invalid_parameter(str(err.detail)) from err
+        try:
+            for key, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    data = await value.read(MAX_BODY + 1)
+                    if len(data) > MAX_BODY:
+                        raise GraphError(100, "(#100) The file is too large", status=413)
+                    upload = (
+                        value.filename or "upload",
+                        value.content_type or "application/octet-stream",
+                        data,
+                    )
+                else:
+                    params[key] = lenient_json(value)
+        finally:
+            await form.close()  # uploaded files spool to temporary files
     return params, upload
 
 
@@ -205,7 +227,7 @@ class Graph:
         if len(parts) > 3 or (len(parts) == 3 and not (node == "me" and edge == "permissions")):
             raise errors.unsupported_method(method, "/".join(parts))
         if edge == "messages" and method == "POST":
-            body, headers = await meta.send(token, node, params)
+            body, headers = await meta.send(token, node, params, upload)
             return body, headers
         if edge == "message_attachments" and method == "POST":
             return await meta.upload_attachment(token, node, params, upload), {}
@@ -334,7 +356,10 @@ class Graph:
                 chosen.update(business.page_ids)
         pages = [p for p in meta.world.pages.values() if p.id in chosen and p.tasks_of(person_id)]
         limit = params.get("limit", 25)
-        if not isinstance(limit, int) and not (isinstance(limit, str) and limit.isdigit()):
+        # ASCII digits only: str.isdigit() also accepts "²" and "٣", which int() refuses or reads.
+        if not isinstance(limit, int) and not (
+            isinstance(limit, str) and limit.isascii() and limit.isdigit()
+        ):
             raise errors.invalid_parameter("param limit must be a number")
         limit = max(1, min(100, int(limit)))
         start = _cursor_index(params.get("after"))
@@ -395,7 +420,8 @@ class Graph:
                 "first_name": person.first_name,
                 "last_name": person.last_name,
             }
-            return {k: v for k, v in info.items() if k in wanted}
+            # Graph answers a node's id beside whatever fields were asked for (digest §7, §8.10).
+            return {k: v for k, v in info.items() if k in wanted or k == "id"}
         if node in meta.world.pages:
             return await self.page_info(node, params, token)
         if node in meta.world.apps:
@@ -525,6 +551,8 @@ class Graph:
         if params.get("subscribed_fields") is None:
             raise errors.invalid_parameter("param subscribed_fields must be non-empty.")
         fields = _field_list(params["subscribed_fields"], "subscribed_fields")
+        if not fields:
+            raise errors.invalid_parameter("param subscribed_fields must be non-empty.")
         for i, name in enumerate(fields):
             if name not in PAGE_FIELDS:
                 allowed = ", ".join(PAGE_FIELDS)
@@ -763,6 +791,8 @@ def _validate_profile(updates: dict[str, Any], page: Page) -> None:
     if menu is not None:
         if "get_started" not in updates and page.get_started_payload is None:
             raise errors.invalid_parameter("A persistent menu needs a Get Started button first")
+        if not page.published:  # digest §11: the menu needs a published Page
+            raise errors.invalid_parameter("A persistent menu needs a published Page")
         if not isinstance(menu, list):
             raise errors.invalid_parameter("param persistent_menu must be a list")
     breakers = updates.get("ice_breakers")

@@ -46,7 +46,8 @@ def check_token(world: World, value: str | None, now: float) -> Caller:
     if "|" in value:
         app_id, _, secret = value.partition("|")
         app = world.apps.get(app_id)
-        if app is None or not hmac.compare_digest(app.secret, secret):
+        # Compare bytes: compare_digest refuses non-ASCII str, and a token is untrusted input.
+        if app is None or not hmac.compare_digest(app.secret.encode(), secret.encode()):
             raise GraphError(190, "Invalid OAuth access token signature.")
         return Caller(Token(value=value, kind="app", app_id=app.id, issued_at=0), app)
     token = world.tokens.get(value)
@@ -145,7 +146,9 @@ def _check_client(world: World, client_id: Any, client_secret: Any) -> App:
     app = world.apps.get(str(client_id or ""))
     if app is None:
         raise GraphError(101, "Error validating application. Invalid application ID.")
-    if not isinstance(client_secret, str) or not hmac.compare_digest(app.secret, client_secret):
+    if not isinstance(client_secret, str) or not hmac.compare_digest(
+        app.secret.encode(), client_secret.encode()
+    ):
         raise GraphError(1, "Error validating client secret.", subcode=None)
     return app
 

@@ -320,13 +320,16 @@ class WebhookSender:
             status, error = (injected or None), "injected callback failure"
         else:
             try:
-                response = await self._client.post(
-                    target.url, content=body, headers=headers, timeout=self.settings.timeout
-                )
+                # asyncio.timeout as well: in-process transports (httpx.ASGITransport) ignore
+                # `timeout`. Not wait_for: on 3.11 it can swallow the lane's cancellation.
+                async with asyncio.timeout(self.settings.timeout):
+                    response = await self._client.post(
+                        target.url, content=body, headers=headers, timeout=self.settings.timeout
+                    )
                 status = response.status_code
                 if not 200 <= status < 300:
                     error = f"HTTP {status}"
-            except httpx.TimeoutException:
+            except (httpx.TimeoutException, TimeoutError):
                 error = f"timeout after {self.settings.timeout:g} s"
             except httpx.HTTPError as err:
                 error = f"{type(err).__name__}: {err}"
@@ -346,12 +349,15 @@ class WebhookSender:
         status: int | None = None
         error: str | None = None
         try:
-            response = await self._client.get(url, params=params, timeout=self.settings.timeout)
+            async with asyncio.timeout(self.settings.timeout):
+                response = await self._client.get(url, params=params, timeout=self.settings.timeout)
             status = response.status_code
             if status != 200:
                 error = f"HTTP {status}"
             elif response.text != challenge:
                 error = "the response body did not match the challenge"
+        except TimeoutError:
+            error = f"timeout after {self.settings.timeout:g} s"
         except httpx.HTTPError as err:
             error = f"{type(err).__name__}: {err}"
         return self._record(app_id, url, [], 1, status, started, error, b"", {}, "verification")
