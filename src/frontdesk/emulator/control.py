@@ -42,6 +42,8 @@ async def _json(request: Request) -> dict[str, Any]:
         body = json.loads(raw)
     except ValueError as err:
         raise InvalidRequestError(f"the body is not valid JSON: {err}") from err
+    except RecursionError as err:
+        raise InvalidRequestError("the body is nested too deeply") from err
     if not isinstance(body, dict):
         raise InvalidRequestError("the body must be a JSON object")
     return body

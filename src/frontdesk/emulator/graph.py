@@ -512,6 +512,11 @@ class Graph:
             "timezone": person.timezone,
             "gender": person.gender,
         }
+        # locale, timezone and gender each need their own permission (digest §8.10). Whether Meta
+        # errors or omits the field without it is unconfirmed; omitting is the safer reading.
+        for name in ("locale", "timezone", "gender"):
+            if f"pages_user_{name}" not in caller.app.permissions:
+                info.pop(name)
         return {k: v for k, v in info.items() if k in wanted or k == "id"}
 
     # --- subscriptions ------------------------------------------------------------------------

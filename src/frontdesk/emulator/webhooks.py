@@ -67,19 +67,54 @@ class WebhookSettings:
     seed: int | None = None
 
     def update(self, values: dict[str, Any]) -> None:
-        for key, value in values.items():
-            if key not in self.__dataclass_fields__:
-                raise ValueError(f"unknown webhook setting {key!r}")
-            current = getattr(self, key)
-            if isinstance(current, bool):
-                if not isinstance(value, bool):
-                    raise ValueError(f"{key} must be true or false")
-            elif isinstance(current, float | int) and not isinstance(value, int | float):
-                raise ValueError(f"{key} must be a number")
+        """Apply knobs from the control API; every value is range-checked before any is set."""
+        checked = {key: _check_setting(key, value) for key, value in values.items()}
+        for key, value in checked.items():
             setattr(self, key, value)
 
     def view(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+_NUMBER_RANGES: dict[str, tuple[float, float]] = {
+    "timeout": (0.001, 120.0),
+    "alert_after": (0.0, 10 * 86400.0),
+    "unsubscribe_after": (0.0, 10 * 86400.0),
+    "batch_window": (0.0, 10.0),
+    "duplicate_rate": (0.0, 1.0),
+}
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
+
+
+def _check_setting(key: str, value: Any) -> Any:
+    """The value to store for `key`, or ValueError saying what is allowed."""
+    if key in _NUMBER_RANGES:
+        low, high = _NUMBER_RANGES[key]
+        if not _number(value) or not low <= value <= high:
+            raise ValueError(f"{key} must be a number from {low:g} to {high:g}")
+        return float(value)
+    if key == "batch_size":
+        if not _number(value) or value != int(value) or not 1 <= value <= 1000:
+            raise ValueError("batch_size must be a whole number from 1 to 1000")
+        return int(value)
+    if key == "retry_delays":
+        if (
+            not isinstance(value, list)
+            or len(value) > 10
+            or not all(_number(v) and 0 <= v <= 3600 for v in value)
+        ):
+            raise ValueError("retry_delays must be a list of at most 10 delays of 0 to 3600 s")
+        return [float(v) for v in value]
+    if key in ("reorder", "sha1", "escape_unicode"):
+        if not isinstance(value, bool):
+            raise ValueError(f"{key} must be true or false")
+        return value
+    if key == "seed":
+        raise ValueError("seed is fixed when the emulator starts")
+    raise ValueError(f"unknown webhook setting {key!r}")
 
 
 @dataclass
