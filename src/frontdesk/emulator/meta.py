@@ -13,12 +13,19 @@ import httpx
 
 from . import errors, events, identity
 from .clock import Clock
-from .conversations import HUMAN_AGENT_WINDOW, Message, Thread, new_mid
+from .conversations import (
+    HUMAN_AGENT_WINDOW,
+    THREAD_CONTROL_TTL,
+    WINDOW,
+    Message,
+    Thread,
+    new_mid,
+)
 from .errors import GraphError
 from .faults import Faults
 from .identity import Caller
-from .ratelimit import RateLimits
-from .send import SendRequest
+from .ratelimit import RateLimits, raise_with_headers
+from .send import MEDIA_TYPES, SendRequest
 from .webhooks import Attempt, Target, WebhookSender, WebhookSettings
 from .world import PAGE_INBOX_APP_ID, App, AppSubscription, Page, Person, World, psid_for
 
@@ -120,6 +127,8 @@ class Meta:
                 self.faults.callback_failure,
                 self._client,
             )
+            # Every attempt (and the alerts it raises) is a change the console shows live.
+            self._webhooks.on_attempt(lambda _attempt: self._touch())
         return self._webhooks
 
     async def aclose(self) -> None:
@@ -221,7 +230,10 @@ class Meta:
         field_name = events.field_of(event)
         key = events.event_key(event)
         owner = self.thread(page.id, person_id).owner(self.clock.now()) if person_id else None
-        routed = person_id is not None and (owner is not None or page.default_app_id is not None)
+        # An idle thread belongs to the default app, when the Page has one (Conversation Routing).
+        if owner is None:
+            owner = page.default_app_id
+        routed = person_id is not None and owner is not None
         for app in self.world.page_apps(page.id):
             if only_app is not None and app.id != only_app:
                 continue
@@ -250,6 +262,9 @@ class Meta:
         thread.last_user_at = now
         if thread.owner(now) is None and page.default_app_id is not None:
             thread.set_owner(page.default_app_id, now)
+        elif thread.owner_app_id is not None:
+            # Control lapses after 24 h of inactivity (§7), not 24 h after it was handed over.
+            thread.owner_expires_at = max(thread.owner_expires_at, now + THREAD_CONTROL_TTL)
 
     def user_message(
         self,
@@ -330,6 +345,8 @@ class Meta:
             raise ValueError(
                 "this Page has no Get Started button (set get_started in messenger_profile)"
             )
+        if ref is not None and (len(ref) > 2083 or not _REF_OK(ref)):  # the m.me rule (§3.15)
+            raise ValueError("ref allows only letters, digits, _ = - and at most 2083 characters")
         referral = {"ref": ref, "source": "SHORTLINK", "type": "OPEN_THREAD"} if ref else None
         return self.user_postback(page_id, person_id, "Get Started", payload, referral)
 
@@ -540,13 +557,23 @@ class Meta:
             self.user_read(page.id, thread.person_id)
 
     async def send(
-        self, token: str | None, page_ref: str, params: dict[str, Any]
+        self,
+        token: str | None,
+        page_ref: str,
+        params: dict[str, Any],
+        file: tuple[str, str, bytes] | None = None,
     ) -> tuple[dict[str, Any], dict[str, str]]:
         """The Send API (digest §5): every rule in the order Meta applies them."""
         from . import send as send_api
 
         caller, page = self.page_caller(token, page_ref)
-        await self._fault_gate("messages", page.id, caller.app.id)
+        try:
+            await self._fault_gate("messages", page.id, caller.app.id)
+        except GraphError as err:
+            if err.code == 613:  # an injected throttle reads like a real one: usage at 100 %
+                limit = self.rate_limits.text_per_second
+                raise_with_headers(err, self.rate_limits.usage_headers(page.id, "text", limit))
+            raise
         if (
             not identity.has_scope(self.world, caller, "pages_messaging")
             or "pages_messaging" not in caller.app.permissions
@@ -556,6 +583,8 @@ class Meta:
             )
         if "MESSAGING" not in page.tasks_of(caller.person_id or ""):
             raise errors.permission_denied("The user does not have the MESSAGING task on this Page")
+        if file is not None:
+            params = self._with_upload(params, file)
         request = send_api.parse(params, strict=self.settings.strict_messaging_type)
         headers = self.rate_limits.check(self.clock, page.id, request.rate_kind)
         if page.restricted:
@@ -585,6 +614,8 @@ class Meta:
         result: dict[str, Any] = {"message_id": message.mid}
         if not via_user_ref:
             result = {"recipient_id": thread.psid, **result}
+        else:  # spent only by a message that went out, not by a refused send
+            self.user_refs[request.recipient["user_ref"]].used = True
         if request.reusable:
             stored = self._store_attachment(page.id, request.attachment or {})
             result["attachment_id"] = stored.id
@@ -599,7 +630,6 @@ class Meta:
                 raise errors.no_matching_user()
             if ref.used:
                 raise errors.invalid_parameter("A user_ref can be messaged only once")
-            ref.used = True
             return self.world.person(ref.person_id), True
         person = self.world.person_by_psid(page.id, request.recipient["id"])
         # A PSID exists only once the person has reached the Page.
@@ -663,10 +693,13 @@ class Meta:
                     },
                 }
             ]
-        if request.reply_to is not None and thread.find(request.reply_to) is None:
-            raise errors.invalid_parameter(
-                "param reply_to[mid] is not a message of this conversation"
-            )
+        if request.reply_to is not None:
+            quoted = thread.find(request.reply_to)
+            # Only messages of the last 24 hours can be quoted (digest §5.2).
+            if quoted is None or self.clock.now_ms() - quoted.timestamp >= WINDOW * 1000:
+                raise errors.invalid_parameter(
+                    "param reply_to[mid] is not a message of this conversation from the last 24 h"
+                )
         if request.persona_id is not None and request.persona_id not in self.personas:
             raise errors.invalid_parameter("Invalid persona_id")
         thread.typing = False
@@ -690,16 +723,25 @@ class Meta:
         self._touch()
         return message
 
+    def _stored_attachment(self, page: Page, attachment_id: Any) -> StoredAttachment:
+        """A reusable attachment of this Page, at most 90 days old, or 100/2018074."""
+        stored = self.attachments.get(str(attachment_id))
+        if (
+            stored is None
+            or stored.page_id != page.id
+            or self.clock.now() - stored.created_at >= ATTACHMENT_TTL
+        ):
+            raise errors.bad_attachment_id()
+        return stored
+
     def _resolve_attachment(self, page: Page, attachment: dict[str, Any]) -> dict[str, Any]:
         payload = dict(attachment.get("payload") or {})
+        if payload.get("template_type") == "media" and attachment.get("type") == "template":
+            for element in payload.get("elements") or []:
+                if element.get("attachment_id") is not None:
+                    self._stored_attachment(page, element["attachment_id"])
         if "attachment_id" in payload and attachment.get("type") != "template":
-            stored = self.attachments.get(str(payload["attachment_id"]))
-            if (
-                stored is None
-                or stored.page_id != page.id
-                or self.clock.now() - stored.created_at >= ATTACHMENT_TTL
-            ):
-                raise errors.bad_attachment_id()
+            stored = self._stored_attachment(page, payload["attachment_id"])
             return {
                 "type": attachment["type"],
                 "payload": {"url": stored.url, "attachment_id": stored.id},
@@ -741,16 +783,7 @@ class Meta:
         if not isinstance(payload, dict):
             raise errors.invalid_parameter("param message[attachment][payload] must be an object")
         if file is not None:
-            name, content_type, content = file
-            limit = MAX_IMAGE_UPLOAD if kind == "image" else MAX_UPLOAD
-            if len(content) > limit:
-                raise errors.invalid_parameter("The attachment is too large", subcode=2018109)
-            if kind == "audio" and not content_type.startswith("audio/"):
-                raise errors.invalid_parameter(
-                    "Audio uploads need an audio/* Content-Type", subcode=2018047
-                )
-            media = self.store_media(content, content_type, name)
-            url = self.media_url(media)
+            url = self._uploaded_url(str(kind), file)
         else:
             url = str(payload.get("url") or "")
             if not url.startswith(("http://", "https://")):
@@ -759,6 +792,40 @@ class Meta:
                 )
         stored = self._store_attachment(page.id, {"type": kind, "payload": {"url": url}})
         return {"attachment_id": stored.id}
+
+    def _uploaded_url(self, kind: str, file: tuple[str, str, bytes]) -> str:
+        """Keep a `filedata` part on the emulator's CDN, within Meta's size and type rules."""
+        name, content_type, content = file
+        limit = MAX_IMAGE_UPLOAD if kind == "image" else MAX_UPLOAD
+        if len(content) > limit:
+            raise errors.invalid_parameter("The attachment is too large", subcode=2018109)
+        if kind == "audio" and not content_type.startswith("audio/"):
+            raise errors.invalid_parameter(
+                "Audio uploads need an audio/* Content-Type", subcode=2018047
+            )
+        # The name becomes a URL path segment: keep it to a safe alphabet.
+        safe = "".join(c for c in name if c.isascii() and (c.isalnum() or c in "._-"))[:80]
+        return self.media_url(self.store_media(content, content_type, safe or "upload"))
+
+    def _with_upload(self, params: dict[str, Any], file: tuple[str, str, bytes]) -> dict[str, Any]:
+        """Send API multipart (digest §5.3): the `filedata` part becomes the attachment's URL."""
+        message = params.get("message")
+        attachment = message.get("attachment") if isinstance(message, dict) else None
+        payload = attachment.get("payload", {}) if isinstance(attachment, dict) else None
+        if (
+            not isinstance(message, dict)
+            or not isinstance(attachment, dict)
+            or attachment.get("type") not in MEDIA_TYPES
+            or not isinstance(payload, dict)
+        ):
+            raise errors.invalid_parameter(
+                "param message[attachment] must be an image, audio, video or file with filedata"
+            )
+        if "url" in payload or "attachment_id" in payload:
+            raise errors.invalid_parameter("filedata cannot be combined with url or attachment_id")
+        url = self._uploaded_url(str(attachment["type"]), file)
+        attachment = {**attachment, "payload": {**payload, "url": url}}
+        return {**params, "message": {**message, "attachment": attachment}}
 
     # --- media the emulator serves -------------------------------------------------------
 
@@ -783,7 +850,7 @@ class Meta:
         if media is None:
             raise LookupError("not found")
         sig = hmac.new(media.id.encode(), oe.encode(), hashlib.sha256).hexdigest()[:16]
-        if not hmac.compare_digest(sig, oh):
+        if not hmac.compare_digest(sig.encode(), oh.encode("utf-8", "replace")):
             raise PermissionError("Bad URL hash")
         if self.clock.now() >= int(oe, 16):
             raise PermissionError("URL signature expired")
@@ -846,14 +913,16 @@ class Meta:
                     only_app=owner,
                 )
         elif action == "request_thread_control":
-            if owner is not None and owner not in (app.id, PAGE_INBOX_APP_ID):
+            # The owner hears the request; on an idle thread, the default app (§3.19 "primary").
+            holder = owner if owner is not None else page.default_app_id
+            if holder is not None and holder not in (app.id, PAGE_INBOX_APP_ID):
                 self._publish(
                     page,
                     events.request_thread_control(
                         thread.psid, page.id, self.clock.now_ms(), app.id, metadata
                     ),
                     person.id,
-                    only_app=owner,
+                    only_app=holder,
                 )
         elif action == "release_thread_control":
             if owner != app.id:
@@ -962,6 +1031,14 @@ class Meta:
         for grant in grant_pages:
             if page_id in grant.page_ids:
                 grant.page_ids.remove(page_id)
+            # A business grant covers its Pages: narrow it to the business's other Pages, or
+            # `me/accounts` would hand out a fresh token for the Page the app was removed from.
+            for business_id in list(grant.business_ids):
+                business = self.world.businesses.get(business_id)
+                if business is not None and page_id in business.page_ids:
+                    grant.business_ids.remove(business_id)
+                    others = [p for p in business.page_ids if p not in (page_id, *grant.page_ids)]
+                    grant.page_ids.extend(others)
         self._touch()
         return hit
 

@@ -114,11 +114,15 @@ def _text(value: Any, name: str, limit: int, *, required: bool = True) -> str | 
 
 
 def _url(value: Any, name: str) -> str:
-    if not isinstance(value, str) or urlparse(value).scheme not in ("http", "https"):
+    try:
+        scheme = urlparse(value).scheme if isinstance(value, str) else None
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 host
+        scheme = None
+    if scheme not in ("http", "https"):
         raise invalid_parameter(f"param {name} must be a valid URL")
     if len(value) > 2083:
         raise invalid_parameter(f"param {name} is too long")
-    return value
+    return str(value)  # a str already; mypy cannot narrow `value` through `scheme`
 
 
 def parse(params: dict[str, Any], *, strict: bool = False) -> SendRequest:
@@ -228,7 +232,10 @@ def _parse_message(request: SendRequest, message: dict[str, Any]) -> None:
             _require_dict(message["attachment"], "message[attachment]")
         )
     else:
-        request.sticker_id = _text(message["sticker_id"], "message[sticker_id]", 32)
+        sticker = _text(message["sticker_id"], "message[sticker_id]", 32) or ""
+        if not (sticker.isascii() and sticker.isdigit()):
+            raise invalid_parameter("param message[sticker_id] must be a sticker id (a number)")
+        request.sticker_id = sticker
     if message.get("metadata") is not None:
         request.metadata = _text(message["metadata"], "message[metadata]", MAX_METADATA)
     quick = message.get("quick_replies")
@@ -362,7 +369,7 @@ def _template(payload: dict[str, Any]) -> dict[str, Any]:
         if has_url == has_id:
             raise invalid_parameter("param elements[0] must have one of url, attachment_id")
         if has_url:
-            host = urlparse(str(element["url"])).hostname or ""
+            host = urlparse(_url(element["url"], "elements[0][url]")).hostname or ""
             if not (host == "facebook.com" or host.endswith(".facebook.com")):
                 raise invalid_parameter(
                     "Only Facebook URLs can be used in a media template", subcode=2018185
