@@ -12,6 +12,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Only the folders that exist: bench/ comes later.
 LINT_PATHS := $(wildcard src tests bench examples)
+# `make test` runs the database tests a second time on this PostgreSQL (never skipped).
+TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 # `make lock LOCK_FLAGS=--upgrade` moves every pin to the newest release.
 LOCK_FLAGS ?=
 # sudo only when not already root (CI and these machines run as root).
@@ -44,7 +46,8 @@ chromium:
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
 	fi
 
-# Nothing in the suite needs PostgreSQL yet; the store will (ARCHITECTURE.md: same suite on both).
+# The database tests run on PostgreSQL too (ARCHITECTURE.md: same suite on both): start it if it
+# is installed but stopped.
 postgres:
 	@if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
 		echo "postgres: accepting connections on 127.0.0.1:5432"; \
@@ -53,7 +56,7 @@ postgres:
 		for _ in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; \
 		pg_isready -h 127.0.0.1 -p 5432; \
 	else \
-		echo "postgres: not installed; skipped (the suite does not need it yet)"; \
+		echo "postgres: not installed: the PostgreSQL run of \`make test\` will fail"; \
 	fi
 
 lint: .venv
@@ -69,6 +72,8 @@ contracts: .venv
 # .venv/bin goes first on PATH so that tests running `frontdesk` as a subprocess get this checkout.
 test: .venv chromium postgres lint types contracts
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q
+	@echo "--- the database tests again, on PostgreSQL ($(TEST_PG_URL))"
+	FRONTDESK_TEST_DATABASE_URL="$(TEST_PG_URL)" $(BIN)/pytest -q -m db
 
 # Today `run` starts the Meta emulator alone; Frontdesk's own server comes in a later issue and
 # will take this target over.

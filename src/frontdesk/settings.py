@@ -1,0 +1,115 @@
+"""Settings: every `FRONTDESK_*` variable, read once by `load_settings()` and passed down."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+DEFAULT_DATA_DIR = "./data"
+DEFAULT_GRAPH_URL = "https://graph.facebook.com"
+DEFAULT_GRAPH_VERSION = "v25.0"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    database_url: str = f"sqlite:///{DEFAULT_DATA_DIR}/frontdesk.db"
+    secret_keys: tuple[str, ...] = field(default_factory=tuple, repr=False)
+    """Fernet keys, newest first: the first encrypts, all decrypt (rotation)."""
+    meta_app_id: str = ""
+    meta_app_secret: str = field(default="", repr=False)
+    meta_verify_token: str = field(default="", repr=False)
+    graph_url: str = DEFAULT_GRAPH_URL
+    graph_version: str = DEFAULT_GRAPH_VERSION
+    public_url: str = "http://127.0.0.1:8000"
+    max_body_bytes: int = 1024 * 1024
+    workers: int = 4
+    """Concurrent jobs per worker process."""
+    in_process_worker: bool | None = None
+    """Run a worker inside `frontdesk serve`; None = only on SQLite."""
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def runs_worker_in_process(self) -> bool:
+        return self.is_sqlite if self.in_process_worker is None else self.in_process_worker
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool | None:
+    value = env.get(name)
+    if value is None or value == "":
+        return None
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, not {value!r}")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {value!r}") from None
+    if not low <= number <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}")
+    return number
+
+
+def _secret_keys(env: Mapping[str, str], data_dir: Path) -> tuple[str, ...]:
+    """FRONTDESK_SECRET_KEY (comma-separated for rotation), or a key file made on first run."""
+    raw = env.get("FRONTDESK_SECRET_KEY", "")
+    if not raw:
+        key_file = data_dir / "secret.key"
+        if not key_file.exists():
+            data_dir.mkdir(parents=True, exist_ok=True)
+            key_file.write_bytes(Fernet.generate_key())
+            key_file.chmod(stat.S_IRUSR | stat.S_IWUSR)
+        raw = key_file.read_text().strip()
+    keys = tuple(k.strip() for k in raw.split(",") if k.strip())
+    for key in keys:
+        try:
+            Fernet(key)
+        except ValueError:
+            raise SettingsError(
+                "FRONTDESK_SECRET_KEY must be Fernet keys (32 url-safe base64 bytes), "
+                "comma-separated, newest first"
+            ) from None
+    return keys
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from the environment; the only place that reads it."""
+    env = os.environ if env is None else env
+    data_dir = Path(env.get("FRONTDESK_DATA_DIR") or DEFAULT_DATA_DIR)
+    database_url = env.get("FRONTDESK_DATABASE_URL") or f"sqlite:///{data_dir}/frontdesk.db"
+    if not database_url.startswith(("sqlite", "postgresql")):
+        raise SettingsError("FRONTDESK_DATABASE_URL must be a sqlite:/// or postgresql:// URL")
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        secret_keys=_secret_keys(env, data_dir),
+        meta_app_id=env.get("FRONTDESK_META_APP_ID", ""),
+        meta_app_secret=env.get("FRONTDESK_META_APP_SECRET", ""),
+        meta_verify_token=env.get("FRONTDESK_META_VERIFY_TOKEN", ""),
+        graph_url=(env.get("FRONTDESK_GRAPH_URL") or DEFAULT_GRAPH_URL).rstrip("/"),
+        graph_version=env.get("FRONTDESK_GRAPH_VERSION") or DEFAULT_GRAPH_VERSION,
+        public_url=(env.get("FRONTDESK_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
+        max_body_bytes=_int(env, "FRONTDESK_MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
+        workers=_int(env, "FRONTDESK_WORKERS", 4, 1, 256),
+        in_process_worker=_flag(env, "FRONTDESK_IN_PROCESS_WORKER"),
+    )

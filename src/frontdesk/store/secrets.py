@@ -1,0 +1,38 @@
+"""Secrets at rest: Fernet encryption with key rotation (the first key encrypts, all decrypt)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+
+class SecretError(ValueError):
+    """A stored secret cannot be decrypted with any configured key."""
+
+
+class Secrets:
+    def __init__(self, keys: Sequence[str]) -> None:
+        if not keys:
+            raise SecretError("at least one secret key is needed")
+        self._fernet = MultiFernet([Fernet(k) for k in keys])
+
+    def encrypt(self, plain: str) -> bytes:
+        return self._fernet.encrypt(plain.encode("utf-8"))
+
+    def decrypt(self, token: bytes) -> str:
+        try:
+            return self._fernet.decrypt(token).decode("utf-8")
+        except InvalidToken:
+            raise SecretError(
+                "the secret was encrypted with a key that is not configured"
+            ) from None
+
+    def rotate(self, token: bytes) -> bytes:
+        """Re-encrypt under the newest key (run after adding a key in front)."""
+        try:
+            return self._fernet.rotate(token)
+        except InvalidToken:
+            raise SecretError(
+                "the secret was encrypted with a key that is not configured"
+            ) from None

@@ -1,0 +1,139 @@
+"""The schema, as SQLAlchemy Core tables; Alembic migrations create exactly this."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+# Times are epoch seconds (double): portable across SQLite and PostgreSQL and cheap to compare
+# in the queue's hot queries.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+channels = Table(
+    "channels",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("page_id", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("page_token", LargeBinary, nullable=True),
+    Column("link", String(20), nullable=False, default="inbox"),
+    Column("status", String(20), nullable=False, default="active"),
+    Column("status_reason", Text, nullable=True),
+    Column("has_human_agent", Boolean, nullable=False, default=False),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+
+webhook_bodies = Table(
+    "webhook_bodies",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("received_at", Double, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("note", Text, nullable=True),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("kind", String(40), nullable=False),
+    Column("key", String(200), nullable=True),
+    Column("payload", JSON, nullable=False),
+    Column("state", String(10), nullable=False, default="ready"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("run_at", Double, nullable=False),
+    Column("locked_by", String(100), nullable=True),
+    Column("locked_until", Double, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", Double, nullable=False),
+    Column("finished_at", Double, nullable=True),
+    Index("ix_jobs_claim", "state", "run_at"),
+    Index("ix_jobs_key_state", "key", "state"),
+)
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("channel_id", Integer, ForeignKey("channels.id"), nullable=False),
+    Column("psid", String(64), nullable=False),
+    Column("name", String(200), nullable=True),
+    Column("profile_pic", Text, nullable=True),
+    Column("locale", String(20), nullable=True),
+    Column("profile_checked_at", Double, nullable=True),
+    Column("last_user_at", Double, nullable=True),
+    Column("unreachable_reason", Text, nullable=True),
+    Column("created_at", Double, nullable=False),
+    UniqueConstraint("channel_id", "psid", name="uq_contacts_channel_psid"),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("channel_id", Integer, ForeignKey("channels.id"), nullable=False),
+    Column("contact_id", Integer, ForeignKey("contacts.id"), nullable=False, unique=True),
+    Column("status", String(20), nullable=False, default="open"),
+    Column("owner", String(20), nullable=False, default="handler"),
+    Column("handoff", JSON, nullable=True),
+    Column("assignee", String(100), nullable=True),
+    Column("last_message_at", Double, nullable=True),
+    Column("created_at", Double, nullable=False),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("conversation_id", Integer, ForeignKey("conversations.id"), nullable=False),
+    Column("channel_id", Integer, ForeignKey("channels.id"), nullable=False),
+    Column("mid", String(255), nullable=True),
+    Column("direction", String(10), nullable=False),
+    Column("author", String(20), nullable=False),
+    Column("text", Text, nullable=True),
+    Column("attachments", JSON, nullable=True),
+    Column("outgoing", JSON, nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("failure_reason", Text, nullable=True),
+    Column("messaging_type", String(20), nullable=True),
+    Column("tag", String(40), nullable=True),
+    Column("reply_to_mid", String(255), nullable=True),
+    Column("reactions", JSON, nullable=True),
+    Column("meta_timestamp", BigInteger, nullable=True),
+    Column("created_at", Double, nullable=False),
+    Column("sent_at", Double, nullable=True),
+    Column("delivered_at", Double, nullable=True),
+    Column("read_at", Double, nullable=True),
+    UniqueConstraint("channel_id", "mid", name="uq_messages_channel_mid"),
+    Index("ix_messages_conversation", "conversation_id", "id"),
+)
+
+worker_heartbeats = Table(
+    "worker_heartbeats",
+    metadata,
+    Column("worker_id", String(100), primary_key=True),
+    Column("seen_at", Double, nullable=False),
+)

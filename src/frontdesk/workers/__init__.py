@@ -1,0 +1,1 @@
+"""Background work: the durable job queue in the database and the worker loop."""

@@ -1,0 +1,162 @@
+"""The worker loop: claim jobs, run each in its own transaction, retry or dead-letter failures."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable, Mapping
+
+from sqlalchemy import delete, insert, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from frontdesk.store.tables import worker_heartbeats
+
+from . import queue
+from .queue import Job
+
+log = logging.getLogger("frontdesk.worker")
+
+JobHandler = Callable[[AsyncConnection, Job, float], Awaitable[None]]
+HEARTBEAT_SECONDS = 5.0
+
+
+class PermanentFailure(Exception):  # noqa: N818 - names the outcome, like StopIteration
+    """Raised by a job that must not be retried; it goes straight to the dead letters."""
+
+
+class Worker:
+    """Runs jobs with at most `concurrency` in flight. Stop with `stop()`; nothing is lost."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        handlers: Mapping[str, JobHandler],
+        *,
+        concurrency: int = 4,
+        clock: Callable[[], float] = time.time,
+        idle_sleep: float = 0.05,
+        lease: float = queue.DEFAULT_LEASE,
+    ) -> None:
+        self.engine = engine
+        self.handlers = dict(handlers)
+        self.concurrency = concurrency
+        self.clock = clock
+        self.idle_sleep = idle_sleep
+        self.lease = lease
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self.processed = 0
+        self.failed = 0
+
+    def wake(self) -> None:
+        """New jobs were committed: look now instead of after the idle sleep."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        beat = asyncio.create_task(self._heartbeat(), name="worker-heartbeat")
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while not self._stopping.is_set():
+                free = self.concurrency - len(running)
+                claimed: list[Job] = []
+                if free > 0:
+                    async with self.engine.begin() as conn:
+                        claimed = await queue.claim(
+                            conn, self.id, self.clock(), limit=free, lease=self.lease
+                        )
+                for job in claimed:
+                    task = asyncio.create_task(self._run_job(job), name=f"job-{job.id}")
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                if not claimed:
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self.idle_sleep):
+                            await self._wake.wait()
+                elif free <= len(claimed):
+                    await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    delete(worker_heartbeats).where(worker_heartbeats.c.worker_id == self.id)
+                )
+
+    async def run_until_idle(self) -> int:
+        """Process jobs until none is runnable now; for tests and one-shot runs."""
+        done = 0
+        while True:
+            async with self.engine.begin() as conn:
+                claimed = await queue.claim(
+                    conn, self.id, self.clock(), limit=self.concurrency, lease=self.lease
+                )
+            if not claimed:
+                return done
+            await asyncio.gather(*(self._run_job(job) for job in claimed))
+            done += len(claimed)
+
+    async def _run_job(self, job: Job) -> None:
+        handler = self.handlers.get(job.kind)
+        try:
+            if handler is None:
+                raise PermanentFailure(f"no handler for job kind {job.kind!r}")
+            async with self.engine.begin() as conn:
+                await handler(conn, job, self.clock())
+                if not await queue.complete(conn, job, self.id, self.clock()):
+                    # The lease ran out and another worker has the job: undo our effects.
+                    raise _LeaseLost
+            self.processed += 1
+        except _LeaseLost:
+            log.warning("job %s lost its lease; another worker runs it", job.id)
+        except Exception as err:
+            self.failed += 1
+            permanent = isinstance(err, PermanentFailure)
+            async with self.engine.begin() as conn:
+                state = await queue.fail(
+                    conn,
+                    job,
+                    self.id,
+                    self.clock(),
+                    f"{type(err).__name__}: {err}",
+                    retry=not permanent,
+                )
+            log.warning(
+                "job %s (%s) failed, now %s: %s",
+                job.id,
+                job.kind,
+                state,
+                err,
+                exc_info=not permanent,
+            )
+
+    async def _heartbeat(self) -> None:
+        while True:
+            async with self.engine.begin() as conn:
+                now = self.clock()
+                changed = await conn.execute(
+                    update(worker_heartbeats)
+                    .where(worker_heartbeats.c.worker_id == self.id)
+                    .values(seen_at=now)
+                )
+                if changed.rowcount == 0:
+                    await conn.execute(
+                        insert(worker_heartbeats).values(worker_id=self.id, seen_at=now)
+                    )
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+
+
+class _LeaseLost(Exception):  # noqa: N818 - internal control flow
+    pass

@@ -1,0 +1,170 @@
+"""The durable job queue, a table in the main database (ARCHITECTURE.md, "Decisions").
+
+Jobs are enqueued in the caller's transaction, so a job exists exactly when the data it is about
+was committed. Jobs sharing a `key` (one conversation: Page + PSID) run one at a time in id order;
+different keys run in parallel. PostgreSQL claims with `FOR UPDATE SKIP LOCKED`; SQLite serialises
+writers anyway (BEGIN IMMEDIATE). A claim is a lease: a worker killed mid-job loses it when the
+lease runs out and another worker takes the job over.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from frontdesk.store.tables import jobs
+
+DEFAULT_LEASE = 60.0
+MAX_ATTEMPTS = 8
+BASE_DELAY = 1.0
+MAX_DELAY = 15 * 60.0
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    kind: str
+    key: str | None
+    payload: dict[str, Any]
+    attempts: int
+
+
+def backoff(attempts: int, rng: random.Random | None = None) -> float:
+    """Exponential backoff with full jitter: 1 s, 2 s, 4 s… capped at 15 min."""
+    ceiling = min(MAX_DELAY, BASE_DELAY * 2 ** max(0, attempts - 1))
+    return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+async def enqueue(
+    conn: AsyncConnection,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    key: str | None,
+    now: float,
+    run_at: float | None = None,
+) -> None:
+    await conn.execute(
+        insert(jobs).values(
+            kind=kind,
+            key=key,
+            payload=payload,
+            state="ready",
+            attempts=0,
+            run_at=now if run_at is None else run_at,
+            created_at=now,
+        )
+    )
+
+
+async def enqueue_many(conn: AsyncConnection, rows: list[dict[str, Any]], now: float) -> None:
+    """One INSERT for a batch of jobs (`kind`, `key`, `payload` each)."""
+    if not rows:
+        return
+    await conn.execute(
+        insert(jobs),
+        [
+            {**row, "state": "ready", "attempts": 0, "run_at": now, "created_at": now}
+            for row in rows
+        ],
+    )
+
+
+def _claimable(now: float) -> Any:
+    earlier = jobs.alias("earlier")
+    # A job waits while an earlier job of the same conversation is unfinished: this is what
+    # keeps one conversation in order even across retries.
+    blocked = exists().where(
+        and_(
+            earlier.c.key == jobs.c.key,
+            earlier.c.id < jobs.c.id,
+            earlier.c.state.in_(("ready", "running")),
+        )
+    )
+    ready = and_(jobs.c.state == "ready", jobs.c.run_at <= now)
+    lapsed = and_(jobs.c.state == "running", jobs.c.locked_until < now)
+    return and_(or_(ready, lapsed), or_(jobs.c.key.is_(None), ~blocked))
+
+
+async def claim(
+    conn: AsyncConnection, worker: str, now: float, *, limit: int = 1, lease: float = DEFAULT_LEASE
+) -> list[Job]:
+    """Take up to `limit` runnable jobs, at most one per key, under a lease."""
+    query = (
+        select(jobs.c.id, jobs.c.key).where(_claimable(now)).order_by(jobs.c.id).limit(limit * 4)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=jobs)
+    candidates = (await conn.execute(query)).all()
+    chosen: list[int] = []
+    keys: set[str] = set()
+    for row in candidates:
+        if row.key is not None:
+            if row.key in keys:
+                continue
+            keys.add(row.key)
+        chosen.append(row.id)
+        if len(chosen) == limit:
+            break
+    if not chosen:
+        return []
+    rows = await conn.execute(
+        update(jobs)
+        .where(jobs.c.id.in_(chosen))
+        .values(
+            state="running",
+            locked_by=worker,
+            locked_until=now + lease,
+            attempts=jobs.c.attempts + 1,
+        )
+        .returning(jobs.c.id, jobs.c.kind, jobs.c.key, jobs.c.payload, jobs.c.attempts)
+    )
+    claimed = [Job(r.id, r.kind, r.key, dict(r.payload), r.attempts) for r in rows]
+    return sorted(claimed, key=lambda job: job.id)
+
+
+async def complete(conn: AsyncConnection, job: Job, worker: str, now: float) -> bool:
+    """Mark done; False when the lease was lost (another worker owns the job now)."""
+    result = await conn.execute(
+        update(jobs)
+        .where(and_(jobs.c.id == job.id, jobs.c.state == "running", jobs.c.locked_by == worker))
+        .values(state="done", finished_at=now, locked_until=None)
+    )
+    return result.rowcount == 1
+
+
+async def fail(
+    conn: AsyncConnection,
+    job: Job,
+    worker: str,
+    now: float,
+    error: str,
+    *,
+    retry: bool = True,
+    delay: float | None = None,
+) -> str:
+    """Schedule a retry with backoff, or move the job to the dead letters. Returns the new state."""
+    dead = not retry or job.attempts >= MAX_ATTEMPTS
+    values: dict[str, Any] = {"last_error": error[:2000], "locked_until": None}
+    if dead:
+        values.update(state="dead", finished_at=now)
+    else:
+        values.update(
+            state="ready", run_at=now + (backoff(job.attempts) if delay is None else delay)
+        )
+    await conn.execute(
+        update(jobs)
+        .where(and_(jobs.c.id == job.id, jobs.c.state == "running", jobs.c.locked_by == worker))
+        .values(**values)
+    )
+    return "dead" if dead else "ready"
+
+
+async def depth(conn: AsyncConnection) -> dict[str, int]:
+    """Jobs per state, for /metrics."""
+    rows = await conn.execute(select(jobs.c.state, func.count()).group_by(jobs.c.state))
+    return {str(row[0]): int(row[1]) for row in rows.all()}

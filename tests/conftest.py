@@ -1,0 +1,52 @@
+"""Shared fixtures: a fresh, migrated database per test — SQLite by default, PostgreSQL when
+FRONTDESK_TEST_DATABASE_URL points at one (`make test` runs the database tests both ways)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine as create_sync_engine
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from frontdesk.store.db import create_engine, sync_url
+from frontdesk.store.migrate import upgrade
+
+TEST_DATABASE_URL = os.environ.get("FRONTDESK_TEST_DATABASE_URL", "")
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database that no other test sees."""
+    if not TEST_DATABASE_URL:
+        url = f"sqlite:///{tmp_path}/frontdesk.db"
+        upgrade(url)
+        yield url
+        return
+    schema = "t_" + secrets.token_hex(6)
+    admin = create_sync_engine(sync_url(TEST_DATABASE_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    base = make_url(TEST_DATABASE_URL)
+    url = base.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False
+    )
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
