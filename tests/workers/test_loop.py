@@ -1,0 +1,88 @@
+"""The worker loop: a job's effects and its completion commit together, or not at all."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from frontdesk.store.tables import jobs, worker_heartbeats
+from frontdesk.workers import queue
+from frontdesk.workers.loop import PermanentFailure, Worker
+from frontdesk.workers.queue import Job
+
+pytestmark = pytest.mark.db
+NOW = 1_795_000_000.0
+
+
+async def record(conn: AsyncConnection, job: Job, now: float) -> None:
+    """A job whose effect is visible: it writes a heartbeat row named after its payload."""
+    await conn.execute(
+        insert(worker_heartbeats).values(worker_id=f"effect-{job.payload['n']}", seen_at=now)
+    )
+    if job.payload.get("fail") == "transient":
+        raise RuntimeError("upstream hiccup")
+    if job.payload.get("fail") == "permanent":
+        raise PermanentFailure("this can never work")
+
+
+async def add(engine: AsyncEngine, *payloads: dict[str, object], kind: str = "record") -> None:
+    async with engine.begin() as conn:
+        for payload in payloads:
+            await queue.enqueue(conn, kind, dict(payload), key=None, now=NOW)
+
+
+async def states(engine: AsyncEngine) -> list[tuple[str, int, str | None]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(jobs.c.state, jobs.c.attempts, jobs.c.last_error).order_by(jobs.c.id)
+        )
+        return [(r.state, r.attempts, r.last_error) for r in rows]
+
+
+async def effects(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(worker_heartbeats.c.worker_id))
+        return {r.worker_id for r in rows if r.worker_id.startswith("effect-")}
+
+
+async def test_success_failure_and_permanent_failure(engine: AsyncEngine) -> None:
+    await add(engine, {"n": 1}, {"n": 2, "fail": "transient"}, {"n": 3, "fail": "permanent"})
+    worker = Worker(engine, {"record": record}, clock=lambda: NOW)
+    assert await worker.run_until_idle() == 3
+    assert await states(engine) == [
+        ("done", 1, None),
+        ("ready", 1, "RuntimeError: upstream hiccup"),
+        ("dead", 1, "PermanentFailure: this can never work"),
+    ]
+    # Only the successful job's effect was committed; the failures rolled back.
+    assert await effects(engine) == {"effect-1"}
+
+
+async def test_unknown_kind_is_dead_lettered_with_the_reason(engine: AsyncEngine) -> None:
+    await add(engine, {"n": 1}, kind="mystery")
+    await Worker(engine, {"record": record}, clock=lambda: NOW).run_until_idle()
+    assert await states(engine) == [
+        ("dead", 1, "PermanentFailure: no handler for job kind 'mystery'")
+    ]
+
+
+async def test_run_processes_new_work_and_stops_cleanly(engine: AsyncEngine) -> None:
+    worker = Worker(engine, {"record": record}, idle_sleep=0.01)
+    task = asyncio.create_task(worker.run())
+    await add(engine, {"n": 1}, {"n": 2})
+    worker.wake()
+    async with asyncio.timeout(10):
+        while worker.processed < 2:  # noqa: ASYNC110 - polling a counter under a deadline
+            await asyncio.sleep(0.01)
+    async with engine.connect() as conn:
+        alive = (await conn.execute(select(worker_heartbeats.c.worker_id))).scalars().all()
+    assert worker.id in alive
+    worker.stop()
+    await task
+    assert [s for s, _, _ in await states(engine)] == ["done", "done"]
+    async with engine.connect() as conn:
+        after = (await conn.execute(select(worker_heartbeats.c.worker_id))).scalars().all()
+    assert worker.id not in after
