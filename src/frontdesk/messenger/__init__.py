@@ -1,0 +1,131 @@
+"""The Meta Messenger protocol adapter, library-shaped: imports nothing else of Frontdesk.
+
+Webhooks in (`verify_subscription`, `verify_signature`, `parse`), the Send API and Graph
+onboarding out (`SendClient`, `GraphClient`, on an injected `httpx.AsyncClient`), and Graph
+failures as typed errors (`classify`). The protocol digest is `shared/ref/messenger-platform.md`.
+"""
+
+from . import messages
+from .content import Attachment, Coordinates, Referral, ReplyTo
+from .errors import (
+    BadRequest,
+    GraphError,
+    MalformedPayload,
+    MessengerError,
+    PermissionProblem,
+    RetryLater,
+    TokenBroken,
+    TransportError,
+    UserUnreachable,
+    WindowClosed,
+    classify,
+)
+from .events import (
+    AccountLinking,
+    AppRoles,
+    Batch,
+    ChangeEvent,
+    DeliveryEvent,
+    EchoEvent,
+    Event,
+    MessageEditEvent,
+    MessageEvent,
+    OptinEvent,
+    PassThreadControl,
+    PolicyEnforcement,
+    PostbackEvent,
+    ReactionEvent,
+    ReadEvent,
+    ReferralEvent,
+    RequestThreadControl,
+    TakeThreadControl,
+    UnknownEvent,
+    parse,
+)
+from .graph import (
+    AccessToken,
+    AppSubscription,
+    GraphClient,
+    PageAccount,
+    Profile,
+    SubscribedApp,
+    TokenInfo,
+    app_token,
+    oauth_url,
+)
+from .keys import conversation_key, dedupe_key
+from .messages import Message, check_message
+from .send import ActionResult, SendClient, SendResult
+from .signature import (
+    LEGACY_SIGNATURE_HEADER,
+    SIGNATURE_HEADER,
+    sign,
+    verify_headers,
+    verify_signature,
+)
+from .usage import BusinessUsage, Usage, parse_usage
+from .verification import verify_subscription
+
+__all__ = [
+    "LEGACY_SIGNATURE_HEADER",
+    "SIGNATURE_HEADER",
+    "AccessToken",
+    "AccountLinking",
+    "ActionResult",
+    "AppRoles",
+    "AppSubscription",
+    "Attachment",
+    "BadRequest",
+    "Batch",
+    "BusinessUsage",
+    "ChangeEvent",
+    "Coordinates",
+    "DeliveryEvent",
+    "EchoEvent",
+    "Event",
+    "GraphClient",
+    "GraphError",
+    "MalformedPayload",
+    "Message",
+    "MessageEditEvent",
+    "MessageEvent",
+    "MessengerError",
+    "OptinEvent",
+    "PageAccount",
+    "PassThreadControl",
+    "PermissionProblem",
+    "PolicyEnforcement",
+    "PostbackEvent",
+    "Profile",
+    "ReactionEvent",
+    "ReadEvent",
+    "Referral",
+    "ReferralEvent",
+    "ReplyTo",
+    "RequestThreadControl",
+    "RetryLater",
+    "SendClient",
+    "SendResult",
+    "SubscribedApp",
+    "TakeThreadControl",
+    "TokenBroken",
+    "TokenInfo",
+    "TransportError",
+    "UnknownEvent",
+    "Usage",
+    "UserUnreachable",
+    "WindowClosed",
+    "app_token",
+    "check_message",
+    "classify",
+    "conversation_key",
+    "dedupe_key",
+    "messages",
+    "oauth_url",
+    "parse",
+    "parse_usage",
+    "sign",
+    "verify_headers",
+    "verify_signature",
+    "verify_subscription",
+]
