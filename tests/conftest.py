@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -18,6 +19,12 @@ from frontdesk.store.db import create_engine, sync_url
 from frontdesk.store.migrate import upgrade
 
 TEST_DATABASE_URL = os.environ.get("FRONTDESK_TEST_DATABASE_URL", "")
+
+# Property tests draw the same examples on every run: CI must not go red on a case that a
+# previous run never met. Explore more locally with HYPOTHESIS_PROFILE=explore.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("explore", deadline=None, max_examples=1000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture

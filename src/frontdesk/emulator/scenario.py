@@ -118,6 +118,15 @@ def _check_plain(data: Any) -> None:
             )
 
 
+def _string_keys(value: Any) -> Any:
+    """YAML reads unquoted numeric keys as numbers; a world's keys are text, as when saved."""
+    if isinstance(value, dict):
+        return {str(k): _string_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_string_keys(v) for v in value]
+    return value
+
+
 def _check_text(text: str, where: str) -> None:
     try:
         text.encode("utf-8")
@@ -245,7 +254,8 @@ def build_world(data: dict[str, Any]) -> tuple[World, list[Thread]]:
     if not isinstance(data, dict):
         raise ScenarioError("the top level must be a mapping of apps, people, pages…")
     _check_plain(data)
-    unknown = set(map(str, data)) - set(TOP_LEVEL)
+    data = _string_keys(data)
+    unknown = set(data) - set(TOP_LEVEL)
     if unknown:
         raise ScenarioError(f"unknown top-level keys {sorted(unknown)}: use {', '.join(TOP_LEVEL)}")
     world = World()
