@@ -172,6 +172,75 @@ def _port(text: str) -> int:
     return port
 
 
+LOG_LEVELS = ["critical", "error", "warning", "info", "debug"]
+
+
+def _settings() -> Any:
+    from .settings import SettingsError, load_settings
+
+    try:
+        return load_settings()
+    except SettingsError as err:
+        print(f"frontdesk: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from .store.migrate import upgrade
+
+    settings = _settings()
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    print(f"frontdesk: database at the latest schema ({_redacted(settings.database_url)})")
+    return 0
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+
+    app = create_app(_settings())
+    print(f"Frontdesk on http://{args.host}:{args.port}")
+    sys.stdout.flush()
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from .store.db import create_engine
+    from .workers.jobs import job_handlers
+    from .workers.loop import Worker
+
+    settings = _settings()
+
+    async def run() -> None:
+        engine = create_engine(settings.database_url)
+        worker = Worker(engine, job_handlers(settings.meta_app_id), concurrency=settings.workers)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, worker.stop)
+        try:
+            await worker.run()
+        finally:
+            await engine.dispose()
+
+    print(f"frontdesk worker: {settings.workers} jobs at a time")
+    sys.stdout.flush()
+    asyncio.run(run())
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="frontdesk", description="Frontdesk: Facebook Messenger front desk."
@@ -190,9 +259,7 @@ def parser() -> argparse.ArgumentParser:
         "--save", help="write the world here on shutdown (tokens and chats included)"
     )
     emulator.add_argument("--public-url", help="the URL people and apps reach the emulator at")
-    emulator.add_argument(
-        "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
-    )
+    emulator.add_argument("--log-level", default="warning", choices=LOG_LEVELS)
     emulator.set_defaults(run=_emulator_serve)
     actions = emulator.add_subparsers(dest="action")
 
@@ -229,7 +296,20 @@ def parser() -> argparse.ArgumentParser:
     clock.add_argument("duration")
     clock.add_argument("--url", default="http://127.0.0.1:8081")
     clock.set_defaults(run=_emulator_clock)
+    _core_commands(commands)
     return root
+
+
+def _core_commands(commands: Any) -> None:
+    serve = commands.add_parser("serve", help="run Frontdesk (web, and on SQLite a worker too)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=_port, default=8000)
+    serve.add_argument("--log-level", default="warning", choices=LOG_LEVELS)
+    serve.set_defaults(run=_serve)
+    worker = commands.add_parser("worker", help="run background jobs (PostgreSQL: any number)")
+    worker.set_defaults(run=_worker)
+    migrate = commands.add_parser("migrate", help="bring the database to the latest schema")
+    migrate.set_defaults(run=_migrate)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -172,7 +172,7 @@ def test_clock_25h_closes_the_window(tmp_path: Path) -> None:
         (["emulator", "clock", "infh"], "a duration like 90s, 30m, 25h or 8d"),
         (["emulator", "--save", "/no/such/folder/world.yaml"], "no such folder"),
         (["emulator", "--scenario", "/no/such/world.yaml"], "cannot read"),
-        (["serve"], "invalid choice: 'serve'"),
+        (["conjure"], "invalid choice: 'conjure'"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_clear_message(args: list[str], message: str) -> None:

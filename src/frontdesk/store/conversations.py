@@ -1,0 +1,233 @@
+"""Contacts, conversations and messages: the record of every chat. Callers own the transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from frontdesk.core.models import MessageStatus, advance
+
+from .tables import channels, contacts, conversations, messages
+
+
+@dataclass(frozen=True)
+class Channel:
+    id: int
+    page_id: str
+    link: str
+    status: str
+
+
+@dataclass(frozen=True)
+class Thread:
+    """The contact and conversation one event belongs to."""
+
+    channel_id: int
+    contact_id: int
+    conversation_id: int
+    owner: str
+
+
+async def channel_for_page(conn: AsyncConnection, page_id: str) -> Channel | None:
+    row = (
+        await conn.execute(
+            select(channels.c.id, channels.c.page_id, channels.c.link, channels.c.status).where(
+                channels.c.page_id == page_id
+            )
+        )
+    ).first()
+    return None if row is None else Channel(row.id, row.page_id, row.link, row.status)
+
+
+async def add_channel(
+    conn: AsyncConnection,
+    page_id: str,
+    name: str,
+    now: float,
+    *,
+    page_token: bytes | None = None,
+    link: str = "inbox",
+) -> int:
+    result = await conn.execute(
+        insert(channels)
+        .values(
+            page_id=page_id,
+            name=name,
+            page_token=page_token,
+            link=link,
+            status="active",
+            has_human_agent=False,
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(channels.c.id)
+    )
+    return int(result.scalar_one())
+
+
+async def thread_for(conn: AsyncConnection, channel_id: int, psid: str, now: float) -> Thread:
+    """The contact and conversation for (channel, PSID), created on first sight."""
+    contact = (
+        await conn.execute(
+            select(contacts.c.id).where(
+                and_(contacts.c.channel_id == channel_id, contacts.c.psid == psid)
+            )
+        )
+    ).first()
+    if contact is None:
+        contact_id = int(
+            (
+                await conn.execute(
+                    insert(contacts)
+                    .values(channel_id=channel_id, psid=psid, created_at=now)
+                    .returning(contacts.c.id)
+                )
+            ).scalar_one()
+        )
+    else:
+        contact_id = int(contact.id)
+    conversation = (
+        await conn.execute(
+            select(conversations.c.id, conversations.c.owner).where(
+                conversations.c.contact_id == contact_id
+            )
+        )
+    ).first()
+    if conversation is None:
+        conversation_id = int(
+            (
+                await conn.execute(
+                    insert(conversations)
+                    .values(
+                        channel_id=channel_id,
+                        contact_id=contact_id,
+                        status="open",
+                        owner="handler",
+                        created_at=now,
+                    )
+                    .returning(conversations.c.id)
+                )
+            ).scalar_one()
+        )
+        return Thread(channel_id, contact_id, conversation_id, "handler")
+    return Thread(channel_id, contact_id, int(conversation.id), str(conversation.owner))
+
+
+async def has_message(conn: AsyncConnection, channel_id: int, mid: str) -> bool:
+    row = await conn.execute(
+        select(messages.c.id).where(
+            and_(messages.c.channel_id == channel_id, messages.c.mid == mid)
+        )
+    )
+    return row.first() is not None
+
+
+async def add_message(conn: AsyncConnection, thread: Thread, now: float, **values: Any) -> int:
+    """Store one message; `mid` is unique per channel, so check `has_message` first."""
+    result = await conn.execute(
+        insert(messages)
+        .values(
+            conversation_id=thread.conversation_id,
+            channel_id=thread.channel_id,
+            created_at=now,
+            **values,
+        )
+        .returning(messages.c.id)
+    )
+    await conn.execute(
+        update(conversations)
+        .where(conversations.c.id == thread.conversation_id)
+        .values(last_message_at=now)
+    )
+    return int(result.scalar_one())
+
+
+async def touch_contact(conn: AsyncConnection, contact_id: int, last_user_at: float) -> None:
+    """The person acted: the 24-hour window restarts from the event's own time."""
+    await conn.execute(
+        update(contacts)
+        .where(
+            and_(
+                contacts.c.id == contact_id,
+                (contacts.c.last_user_at.is_(None)) | (contacts.c.last_user_at < last_user_at),
+            )
+        )
+        .values(last_user_at=last_user_at)
+    )
+
+
+async def set_owner(conn: AsyncConnection, conversation_id: int, owner: str) -> None:
+    await conn.execute(
+        update(conversations).where(conversations.c.id == conversation_id).values(owner=owner)
+    )
+
+
+async def mark_outbound(
+    conn: AsyncConnection,
+    thread: Thread,
+    watermark_ms: int,
+    status: MessageStatus,
+    now: float,
+    mids: tuple[str, ...] = (),
+) -> int:
+    """Deliveries and reads: every Page message up to the watermark (or named) moves forward."""
+    rows = (
+        await conn.execute(
+            select(
+                messages.c.id, messages.c.status, messages.c.mid, messages.c.meta_timestamp
+            ).where(
+                and_(
+                    messages.c.conversation_id == thread.conversation_id,
+                    messages.c.direction == "outbound",
+                )
+            )
+        )
+    ).all()
+    changed = 0
+    stamp = "delivered_at" if status is MessageStatus.DELIVERED else "read_at"
+    for row in rows:
+        covered = (
+            row.meta_timestamp is not None and row.meta_timestamp <= watermark_ms
+        ) or row.mid in mids
+        if not covered:
+            continue
+        current = MessageStatus(row.status)
+        new = advance(current, status)
+        if new is current:
+            continue
+        await conn.execute(
+            update(messages).where(messages.c.id == row.id).values(status=new.value, **{stamp: now})
+        )
+        changed += 1
+    return changed
+
+
+async def react(conn: AsyncConnection, channel_id: int, mid: str, emoji: str | None) -> bool:
+    row = (
+        await conn.execute(
+            select(messages.c.id, messages.c.reactions).where(
+                and_(messages.c.channel_id == channel_id, messages.c.mid == mid)
+            )
+        )
+    ).first()
+    if row is None:
+        return False
+    reactions = dict(row.reactions or {})
+    if emoji is None:
+        reactions.pop("contact", None)
+    else:
+        reactions["contact"] = emoji
+    await conn.execute(update(messages).where(messages.c.id == row.id).values(reactions=reactions))
+    return True
+
+
+async def edit(conn: AsyncConnection, channel_id: int, mid: str, text: str) -> bool:
+    result = await conn.execute(
+        update(messages)
+        .where(and_(messages.c.channel_id == channel_id, messages.c.mid == mid))
+        .values(text=text)
+    )
+    return result.rowcount == 1

@@ -1,0 +1,1 @@
+"""HTTP: the webhook receiver, health and metrics (the console, API and inbox come later)."""
