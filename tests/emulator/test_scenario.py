@@ -505,3 +505,20 @@ def test_yaml_round_trip_keeps_unicode_readable(tmp_path: Path) -> None:
     text = (tmp_path / "w.yaml").read_text("utf-8")
     assert "João Ñandú 😀" in text
     assert yaml.safe_load(text)["people"][0]["name"] == "João Ñandú 😀"
+
+
+def test_a_saved_world_resumes_at_its_emulated_time() -> None:
+    import time
+
+    from frontdesk.emulator import build_meta
+    from frontdesk.emulator.scenario import dump_world
+
+    meta = build_meta()
+    meta.clock.advance(25 * 3600)
+    saved = dump_world(meta.world, list(meta.threads.values()), meta.clock.now())
+    resumed = build_meta(saved)
+    assert resumed.clock.now() >= saved["clock"] > time.time() + 24 * 3600
+    behind = build_meta({**saved, "clock": 1_000_000_000})  # an old save: wall time wins
+    assert behind.clock.now() >= time.time() - 1
+    with pytest.raises(ScenarioError, match="clock"):
+        build_meta({**saved, "clock": "yesterday"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
@@ -53,7 +54,8 @@ def create_app(meta: Meta, *, save_to: str | Path | None = None) -> Starlette:
         finally:
             await meta.aclose()
             if save_to is not None:
-                scenario.save(save_to, scenario.dump_world(meta.world, list(meta.threads.values())))
+                threads = list(meta.threads.values())
+                scenario.save(save_to, scenario.dump_world(meta.world, threads, meta.clock.now()))
 
     return Starlette(
         routes=[
@@ -80,9 +82,16 @@ def build_meta(
 ) -> Meta:
     data = scenario.default_scenario() if world_data is None else world_data
     world, threads = scenario.build_world(data)
+    if clock is None:
+        # A saved world resumes at its emulated time when that is ahead of the wall clock (it was
+        # advanced), so closed windows stay closed and expired tokens stay expired.
+        stopped_at = scenario.saved_clock(data)
+        clock = (
+            Clock(stopped_at) if stopped_at is not None and stopped_at > time.time() else Clock()
+        )
     meta = Meta(
         world=world,
-        clock=clock or Clock(),
+        clock=clock,
         settings=MetaSettings(base_url=base_url),
         webhook_settings=webhooks or WebhookSettings(),
         transport=transport,

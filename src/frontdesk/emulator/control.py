@@ -168,7 +168,7 @@ async def world_view(meta: Meta, request: Request) -> Response:
 
 
 async def world_dump(meta: Meta, request: Request) -> Response:
-    return _ok(dump_world(meta.world, list(meta.threads.values())))
+    return _ok(dump_world(meta.world, list(meta.threads.values()), meta.clock.now()))
 
 
 async def create_app(meta: Meta, request: Request) -> Response:

@@ -34,7 +34,7 @@ MAX_SCENARIO_BYTES = 5 * 1024 * 1024
 MAX_DEPTH = 40
 """Deeper than any world needs (a template button in a message in a thread is ~8 levels)."""
 MAX_NODES = 2_000_000
-TOP_LEVEL = ("apps", "people", "businesses", "pages", "grants", "tokens", "threads")
+TOP_LEVEL = ("apps", "people", "businesses", "pages", "grants", "tokens", "threads", "clock")
 ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 T = TypeVar("T")
 _HINTS: dict[type, dict[str, Any]] = {}
@@ -381,9 +381,21 @@ def _known(
         raise ScenarioError(f"{where}.page_id: no page {page_id}")
 
 
-def dump_world(world: World, threads: list[Thread]) -> dict[str, Any]:
+def saved_clock(data: dict[str, Any]) -> float | None:
+    """The emulated time a saved world stopped at, so expiries and windows carry on from there."""
+    value = data.get("clock")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 2**40:
+        raise ScenarioError("clock: seconds since the epoch")
+    return float(value)
+
+
+def dump_world(world: World, threads: list[Thread], now: float | None = None) -> dict[str, Any]:
     """Everything needed to start again where we stopped, tokens and transcripts included."""
+    clock = {} if now is None else {"clock": now}
     return {
+        **clock,
         "apps": [_clean(a) for a in world.apps.values()],
         "people": [_clean(p) for p in world.people.values()],
         "businesses": [_clean(b) for b in world.businesses.values()],
