@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, case, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from frontdesk.core.models import MessageStatus, advance
+from frontdesk.core.handoff import HandoffStage, HandoffState
+from frontdesk.core.models import Author, Contact, MessageStatus, advance
 
 from .tables import channels, contacts, conversations, messages
 
@@ -146,22 +148,105 @@ async def add_message(conn: AsyncConnection, thread: Thread, now: float, **value
 
 
 async def touch_contact(conn: AsyncConnection, contact_id: int, last_user_at: float) -> None:
-    """The person acted: the 24-hour window restarts from the event's own time."""
+    """The person acted: the 24-hour window restarts from the event's own time, and whoever
+    just wrote to the Page can be written to again (an earlier "unreachable" is cleared)."""
+    later = case(
+        (
+            (contacts.c.last_user_at.is_(None)) | (contacts.c.last_user_at < last_user_at),
+            last_user_at,
+        ),
+        else_=contacts.c.last_user_at,
+    )
     await conn.execute(
         update(contacts)
-        .where(
-            and_(
-                contacts.c.id == contact_id,
-                (contacts.c.last_user_at.is_(None)) | (contacts.c.last_user_at < last_user_at),
-            )
-        )
-        .values(last_user_at=last_user_at)
+        .where(contacts.c.id == contact_id)
+        .values(last_user_at=later, unreachable_reason=None)
     )
 
 
-async def set_owner(conn: AsyncConnection, conversation_id: int, owner: str) -> None:
+async def contact(conn: AsyncConnection, contact_id: int) -> Contact:
+    row = (
+        await conn.execute(
+            select(contacts.c.psid, contacts.c.name, contacts.c.locale).where(
+                contacts.c.id == contact_id
+            )
+        )
+    ).one()
+    return Contact(psid=row.psid, name=row.name, locale=row.locale)
+
+
+async def history(
+    conn: AsyncConnection, conversation_id: int, before_id: int, limit: int = 20
+) -> list[tuple[Author, str]]:
+    """The last `limit` messages with text before message `before_id`, oldest first."""
+    rows = (
+        await conn.execute(
+            select(messages.c.author, messages.c.text)
+            .where(
+                and_(
+                    messages.c.conversation_id == conversation_id,
+                    messages.c.id < before_id,
+                    messages.c.text.is_not(None),
+                )
+            )
+            .order_by(messages.c.id.desc())
+            .limit(limit)
+        )
+    ).all()
+    return [(Author(row.author), str(row.text)) for row in reversed(rows)]
+
+
+# --- handoff: conversations.handoff holds core's HandoffState; `owner` and `assignee` mirror it
+
+
+def _moment(value: Any) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(float(value), UTC)
+
+
+def _stamp(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
+
+
+async def handoff_of(conn: AsyncConnection, conversation_id: int) -> HandoffState:
+    """The conversation's handoff state, locked (PostgreSQL) until the transaction ends: timers
+    and agents may change it concurrently with the conversation's own events."""
+    query = select(conversations.c.handoff, conversations.c.created_at).where(
+        conversations.c.id == conversation_id
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = (await conn.execute(query)).one()
+    data = row.handoff
+    if not data:
+        return HandoffState.start(datetime.fromtimestamp(row.created_at, UTC))
+    since = _moment(data["since"])
+    if since is None:
+        raise ValueError(f"conversation {conversation_id}: stored handoff state has no `since`")
+    return HandoffState(
+        HandoffStage(data["stage"]),
+        since=since,
+        requested_at=_moment(data.get("requested_at")),
+        assignee=data.get("assignee"),
+        last_human_activity_at=_moment(data.get("last_human_activity_at")),
+        reason=data.get("reason"),
+        timeout_at=_moment(data.get("timeout_at")),
+    )
+
+
+async def save_handoff(conn: AsyncConnection, conversation_id: int, state: HandoffState) -> None:
+    data = {
+        "stage": state.stage.value,
+        "since": _stamp(state.since),
+        "requested_at": _stamp(state.requested_at),
+        "assignee": state.assignee,
+        "last_human_activity_at": _stamp(state.last_human_activity_at),
+        "reason": state.reason,
+        "timeout_at": _stamp(state.timeout_at),
+    }
     await conn.execute(
-        update(conversations).where(conversations.c.id == conversation_id).values(owner=owner)
+        update(conversations)
+        .where(conversations.c.id == conversation_id)
+        .values(handoff=data, owner=state.owner.value, assignee=state.assignee)
     )
 
 

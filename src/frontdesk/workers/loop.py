@@ -62,6 +62,7 @@ class Worker:
         self._wake.set()
 
     async def run(self) -> None:
+        await self._beat()  # visible to /readyz before the first job is claimed
         beat = asyncio.create_task(self._heartbeat(), name="worker-heartbeat")
         running: set[asyncio.Task[None]] = set()
         try:
@@ -142,20 +143,21 @@ class Worker:
                 exc_info=not permanent,
             )
 
+    async def _beat(self) -> None:
+        async with self.engine.begin() as conn:
+            now = self.clock()
+            changed = await conn.execute(
+                update(worker_heartbeats)
+                .where(worker_heartbeats.c.worker_id == self.id)
+                .values(seen_at=now)
+            )
+            if changed.rowcount == 0:
+                await conn.execute(insert(worker_heartbeats).values(worker_id=self.id, seen_at=now))
+
     async def _heartbeat(self) -> None:
         while True:
-            async with self.engine.begin() as conn:
-                now = self.clock()
-                changed = await conn.execute(
-                    update(worker_heartbeats)
-                    .where(worker_heartbeats.c.worker_id == self.id)
-                    .values(seen_at=now)
-                )
-                if changed.rowcount == 0:
-                    await conn.execute(
-                        insert(worker_heartbeats).values(worker_id=self.id, seen_at=now)
-                    )
             await asyncio.sleep(HEARTBEAT_SECONDS)
+            await self._beat()
 
 
 class _LeaseLost(Exception):  # noqa: N818 - internal control flow

@@ -1,0 +1,418 @@
+"""The outbox: messages waiting to be sent, and the channel and contact states sends change.
+
+An outgoing message is a `messages` row with direction outbound. It is stored `queued` (or
+`blocked`, when the send policy refuses it up front) with the Send API `message` object in
+`outgoing`, and moves forward only: queued → sent → delivered → read, or queued → failed /
+blocked with a plain reason in `failure_reason` (`core.models.advance`). A queued message is the
+durable record of work still to do: whatever happens to the jobs that send it (a paused Page, a
+crash), the row says what remains. Callers own the transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from frontdesk.core.models import Author, MessageStatus, advance
+
+from .secrets import Secrets
+from .tables import channels, contacts, conversations, messages
+
+ACTIVE = "active"
+"""A channel that sends."""
+RECONNECT_NEEDED = "reconnect_needed"
+"""The Page token stopped working: the outbox is paused until the token is replaced."""
+RESTRICTED = "restricted"
+"""Meta restricted the Page from sending. Not a pause: each send still tries (and fails with
+the reason) and the first that gets through clears the flag."""
+
+PAUSED = frozenset({RECONNECT_NEEDED})
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """What the send policy needs to know about a conversation, its contact and its channel."""
+
+    conversation_id: int
+    channel_id: int
+    contact_id: int
+    page_id: str
+    last_user_at: float | None
+    has_human_agent: bool
+
+
+@dataclass(frozen=True)
+class SendingChannel:
+    """A channel as the send job sees it. `page_token` is the encrypted token (or None)."""
+
+    id: int
+    page_id: str
+    status: str
+    has_human_agent: bool
+    page_token: bytes | None
+
+    @property
+    def paused(self) -> bool:
+        return self.status in PAUSED
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One queued message with what sending it needs."""
+
+    id: int
+    conversation_id: int
+    contact_id: int
+    psid: str
+    author: Author
+    message: dict[str, Any]
+    """The Send API `message` object, without `metadata` (the send job adds its own tag)."""
+    status: MessageStatus
+    mid: str | None
+    tries: int
+    """Sends Meta answered "try later" (or never answered) so far."""
+    last_user_at: float | None
+
+
+def _lock(conn: AsyncConnection, query: Any) -> Any:
+    # Row locks on PostgreSQL; SQLite serialises writers anyway (BEGIN IMMEDIATE).
+    return query.with_for_update() if conn.dialect.name == "postgresql" else query
+
+
+async def conversation(conn: AsyncConnection, conversation_id: int) -> Conversation | None:
+    row = (
+        await conn.execute(
+            select(
+                conversations.c.id,
+                conversations.c.channel_id,
+                conversations.c.contact_id,
+                channels.c.page_id,
+                channels.c.has_human_agent,
+                contacts.c.last_user_at,
+            )
+            .join(channels, channels.c.id == conversations.c.channel_id)
+            .join(contacts, contacts.c.id == conversations.c.contact_id)
+            .where(conversations.c.id == conversation_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    return Conversation(
+        conversation_id=int(row.id),
+        channel_id=int(row.channel_id),
+        contact_id=int(row.contact_id),
+        page_id=str(row.page_id),
+        last_user_at=row.last_user_at,
+        has_human_agent=bool(row.has_human_agent),
+    )
+
+
+async def add(
+    conn: AsyncConnection,
+    where: Conversation,
+    author: Author,
+    message: dict[str, Any],
+    now: float,
+    *,
+    status: MessageStatus,
+    text: str | None = None,
+    attachments: list[dict[str, Any]] | None = None,
+    messaging_type: str | None = None,
+    tag: str | None = None,
+    failure_reason: str | None = None,
+    metadata: str | None = None,
+) -> int:
+    """Store an outgoing message (queued, or blocked with its reason); returns its id."""
+    outgoing: dict[str, Any] = {"message": message, "tries": 0}
+    if metadata is not None:
+        outgoing["metadata"] = metadata
+    result = await conn.execute(
+        insert(messages)
+        .values(
+            conversation_id=where.conversation_id,
+            channel_id=where.channel_id,
+            direction="outbound",
+            author=author.value,
+            text=text,
+            attachments=attachments,
+            outgoing=outgoing,
+            status=status.value,
+            failure_reason=failure_reason,
+            messaging_type=messaging_type,
+            tag=tag,
+            created_at=now,
+        )
+        .returning(messages.c.id)
+    )
+    await conn.execute(
+        update(conversations)
+        .where(conversations.c.id == where.conversation_id)
+        .values(last_message_at=now)
+    )
+    return int(result.scalar_one())
+
+
+async def oldest_queued(conn: AsyncConnection, conversation_id: int) -> Outgoing | None:
+    """The conversation's next message to send, locked until the caller's transaction ends."""
+    query = (
+        select(
+            messages.c.id,
+            messages.c.conversation_id,
+            messages.c.author,
+            messages.c.outgoing,
+            messages.c.status,
+            messages.c.mid,
+            contacts.c.id.label("contact_id"),
+            contacts.c.psid,
+            contacts.c.last_user_at,
+        )
+        .join(conversations, conversations.c.id == messages.c.conversation_id)
+        .join(contacts, contacts.c.id == conversations.c.contact_id)
+        .where(
+            and_(
+                messages.c.conversation_id == conversation_id,
+                messages.c.direction == "outbound",
+                messages.c.status == MessageStatus.QUEUED.value,
+            )
+        )
+        .order_by(messages.c.id)
+        .limit(1)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(of=messages)
+    row = (await conn.execute(query)).first()
+    if row is None:
+        return None
+    outgoing = dict(row.outgoing or {})
+    return Outgoing(
+        id=int(row.id),
+        conversation_id=int(row.conversation_id),
+        contact_id=int(row.contact_id),
+        psid=str(row.psid),
+        author=Author(row.author),
+        message=dict(outgoing.get("message") or {}),
+        status=MessageStatus(row.status),
+        mid=row.mid,
+        tries=int(outgoing.get("tries") or 0),
+        last_user_at=row.last_user_at,
+    )
+
+
+async def has_queued(conn: AsyncConnection, conversation_id: int) -> bool:
+    row = await conn.execute(
+        select(messages.c.id)
+        .where(
+            and_(
+                messages.c.conversation_id == conversation_id,
+                messages.c.direction == "outbound",
+                messages.c.status == MessageStatus.QUEUED.value,
+            )
+        )
+        .limit(1)
+    )
+    return row.first() is not None
+
+
+async def conversations_with_queued(conn: AsyncConnection, channel_id: int) -> list[int]:
+    """Conversations of the channel with something still to send, oldest waiting first."""
+    rows = await conn.execute(
+        select(messages.c.conversation_id)
+        .where(
+            and_(
+                messages.c.channel_id == channel_id,
+                messages.c.direction == "outbound",
+                messages.c.status == MessageStatus.QUEUED.value,
+            )
+        )
+        .order_by(messages.c.id)
+    )
+    seen: dict[int, None] = {}
+    for row in rows:
+        seen.setdefault(int(row.conversation_id), None)
+    return list(seen)
+
+
+async def _move(conn: AsyncConnection, message_id: int, new: MessageStatus, **values: Any) -> bool:
+    """Apply a forward status move (and `values` with it); False if it would go backwards."""
+    row = (
+        await conn.execute(
+            _lock(conn, select(messages.c.status).where(messages.c.id == message_id))
+        )
+    ).first()
+    if row is None:
+        return False
+    current = MessageStatus(row.status)
+    if advance(current, new) is current:
+        return False
+    await conn.execute(
+        update(messages).where(messages.c.id == message_id).values(status=new.value, **values)
+    )
+    return True
+
+
+async def record_sent(
+    conn: AsyncConnection,
+    message_id: int,
+    mid: str,
+    now: float,
+    *,
+    messaging_type: str | None = None,
+    tag: str | None = None,
+) -> bool:
+    """Meta accepted the message: keep its `mid` (how a repeated job knows not to send again)."""
+    values: dict[str, Any] = {"mid": mid, "sent_at": now, "failure_reason": None}
+    if messaging_type is not None:
+        values.update(messaging_type=messaging_type, tag=tag)
+    return await _move(conn, message_id, MessageStatus.SENT, **values)
+
+
+async def record_failure(
+    conn: AsyncConnection, message_id: int, status: MessageStatus, reason: str
+) -> bool:
+    """The message will not be sent: `failed` (Meta refused) or `blocked` (the policy did)."""
+    if status not in (MessageStatus.FAILED, MessageStatus.BLOCKED):
+        raise ValueError("a message ends failed or blocked")
+    return await _move(conn, message_id, status, failure_reason=reason)
+
+
+async def record_try(conn: AsyncConnection, message_id: int, tries: int) -> None:
+    """Count a "try later" answer against the message (kept in `outgoing`)."""
+    row = (
+        await conn.execute(
+            _lock(conn, select(messages.c.outgoing).where(messages.c.id == message_id))
+        )
+    ).first()
+    if row is None:
+        return
+    outgoing = {**(row.outgoing or {}), "tries": tries}
+    await conn.execute(
+        update(messages).where(messages.c.id == message_id).values(outgoing=outgoing)
+    )
+
+
+async def match_echo(
+    conn: AsyncConnection, channel_id: int, message_id: int, mid: str, timestamp_ms: int, now: float
+) -> bool:
+    """Our own echo, named by its metadata tag: the message we sent gets its `mid` and Meta's
+    time (read receipts go by that time). False when no such outgoing message of this channel
+    exists, or it already carries another `mid`."""
+    row = (
+        await conn.execute(
+            _lock(
+                conn,
+                select(messages.c.status, messages.c.mid, messages.c.sent_at).where(
+                    and_(
+                        messages.c.id == message_id,
+                        messages.c.channel_id == channel_id,
+                        messages.c.direction == "outbound",
+                    )
+                ),
+            )
+        )
+    ).first()
+    if row is None or row.mid not in (None, mid):
+        return False
+    current = MessageStatus(row.status)
+    await conn.execute(
+        update(messages)
+        .where(messages.c.id == message_id)
+        .values(
+            mid=mid,
+            meta_timestamp=timestamp_ms,
+            sent_at=row.sent_at if row.sent_at is not None else now,
+            status=advance(current, MessageStatus.SENT).value,
+        )
+    )
+    return True
+
+
+async def note_echo_time(
+    conn: AsyncConnection, channel_id: int, mid: str, timestamp_ms: int
+) -> None:
+    """The echo of a message already filed under its `mid`: keep Meta's time for read receipts."""
+    await conn.execute(
+        update(messages)
+        .where(
+            and_(
+                messages.c.channel_id == channel_id,
+                messages.c.mid == mid,
+                messages.c.meta_timestamp.is_(None),
+            )
+        )
+        .values(meta_timestamp=timestamp_ms)
+    )
+
+
+# --- channels and contacts -------------------------------------------------------------------
+
+
+async def sending_channel(conn: AsyncConnection, channel_id: int) -> SendingChannel | None:
+    row = (
+        await conn.execute(
+            select(
+                channels.c.id,
+                channels.c.page_id,
+                channels.c.status,
+                channels.c.has_human_agent,
+                channels.c.page_token,
+            ).where(channels.c.id == channel_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    return SendingChannel(
+        id=int(row.id),
+        page_id=str(row.page_id),
+        status=str(row.status),
+        has_human_agent=bool(row.has_human_agent),
+        page_token=row.page_token,
+    )
+
+
+async def flag_channel(
+    conn: AsyncConnection, channel_id: int, status: str, reason: str | None, now: float
+) -> None:
+    """Set the channel's status with the reason a person reads in the console."""
+    await conn.execute(
+        update(channels)
+        .where(channels.c.id == channel_id)
+        .values(status=status, status_reason=reason, updated_at=now)
+    )
+
+
+async def replace_page_token(
+    conn: AsyncConnection, secrets: Secrets, channel_id: int, page_token: str, now: float
+) -> None:
+    """Store a new Page token (encrypted under the newest key) and make the channel active.
+
+    The queued messages are still there; `workers.sending.reconnect` calls this and then
+    restarts their sends.
+    """
+    if not page_token:
+        raise ValueError("a Page token is needed")
+    await conn.execute(
+        update(channels)
+        .where(channels.c.id == channel_id)
+        .values(
+            page_token=secrets.encrypt(page_token),
+            status=ACTIVE,
+            status_reason=None,
+            updated_at=now,
+        )
+    )
+
+
+async def set_human_agent(conn: AsyncConnection, channel_id: int, allowed: bool) -> None:
+    """Whether the Page's app holds Meta's Human Agent permission (7-day replies by people)."""
+    await conn.execute(
+        update(channels).where(channels.c.id == channel_id).values(has_human_agent=allowed)
+    )
+
+
+async def mark_unreachable(conn: AsyncConnection, contact_id: int, reason: str) -> None:
+    await conn.execute(
+        update(contacts).where(contacts.c.id == contact_id).values(unreachable_reason=reason)
+    )
