@@ -22,7 +22,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 .PHONY: help .venv chromium postgres lint types contracts test run bench lock clean
 
 help:
-	@echo "make run    start the Meta emulator on 127.0.0.1:8081"
+	@echo "make run    start Frontdesk (127.0.0.1:8000) and the Meta emulator (127.0.0.1:8081), wired"
 	@echo "make test   lint, types, import contracts, then the whole suite (what CI runs)"
 	@echo "make lint | types | contracts | bench | lock | clean"
 
@@ -75,10 +75,10 @@ test: .venv chromium postgres lint types contracts
 	@echo "--- the database tests again, on PostgreSQL ($(TEST_PG_URL))"
 	FRONTDESK_TEST_DATABASE_URL="$(TEST_PG_URL)" $(BIN)/pytest -q -m db
 
-# Today `run` starts the Meta emulator alone; Frontdesk's own server comes in a later issue and
-# will take this target over.
+# Frontdesk and the emulator in one process, the demo Page connected (src/frontdesk/demo.py):
+# it migrates ./data/frontdesk.db, and keeps the emulator's world in ./data/emulator.yaml.
 run: .venv
-	$(BIN)/frontdesk emulator --host 127.0.0.1 --port 8081
+	$(BIN)/frontdesk dev --host 127.0.0.1 --port 8000 --emulator-port 8081
 
 bench: .venv
 	@if [ -f bench/run.py ]; then \

@@ -7,16 +7,30 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from .messenger import SendClient
 from .settings import Settings
 from .store.db import create_engine
+from .store.secrets import Secrets
 from .web.health import Health
 from .web.webhook import Intake
 from .workers.jobs import job_handlers
 from .workers.loop import Worker
+from .workers.sending import Sender
+
+SEND_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+"""For calls to Meta; the Send API answers in well under a second when it is healthy."""
+
+
+def build_sender(settings: Settings, http: httpx.AsyncClient) -> Sender:
+    """The send job's tools: the Send API over `http`, and the keys that open Page tokens."""
+    return Sender(
+        SendClient(http, settings.graph_url, settings.graph_version), Secrets(settings.secret_keys)
+    )
 
 
 def create_app(
@@ -25,9 +39,16 @@ def create_app(
     engine: AsyncEngine | None = None,
     clock: Callable[[], float] = time.time,
     run_worker: bool | None = None,
+    http: httpx.AsyncClient | None = None,
 ) -> Starlette:
-    """Frontdesk's web app; on SQLite (or when asked) it also runs a worker in-process."""
+    """Frontdesk's web app; on SQLite (or when asked) it also runs a worker in-process.
+
+    `http` reaches Meta (tests give a client bound to the emulator); without it the app makes
+    its own and closes it on shutdown.
+    """
     engine = engine or create_engine(settings.database_url)
+    owned_http = http is None
+    http = http or httpx.AsyncClient(timeout=SEND_TIMEOUT)
     intake = Intake(
         engine,
         settings.meta_app_secret,
@@ -37,8 +58,13 @@ def create_app(
     )
     health = Health(engine, intake, clock)
     with_worker = settings.runs_worker_in_process if run_worker is None else run_worker
+    handlers = job_handlers(settings.meta_app_id, sender=build_sender(settings, http))
     worker = Worker(
-        engine, job_handlers(settings.meta_app_id), concurrency=settings.workers, clock=clock
+        engine,
+        handlers,
+        concurrency=settings.workers,
+        clock=clock,
+        lease=settings.job_lease_seconds,
     )
 
     if with_worker:
@@ -53,6 +79,8 @@ def create_app(
             if task is not None:
                 worker.stop()
                 await task
+            if owned_http:
+                await http.aclose()
             await engine.dispose()
 
     app = Starlette(

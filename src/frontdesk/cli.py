@@ -6,7 +6,7 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -175,14 +175,21 @@ def _port(text: str) -> int:
 LOG_LEVELS = ["critical", "error", "warning", "info", "debug"]
 
 
-def _settings() -> Any:
+def _settings(env: Mapping[str, str] | None = None) -> Any:
+    """The settings (exit 2 naming a bad variable), and the JSON logs they configure."""
+    from . import logs
     from .settings import SettingsError, load_settings
 
     try:
-        return load_settings()
+        settings = load_settings(env)
     except SettingsError as err:
         print(f"frontdesk: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+    logs.configure(
+        settings.log_level,
+        secrets=(settings.meta_app_secret, settings.meta_verify_token, *settings.secret_keys),
+    )
+    return settings
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -210,14 +217,33 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(_settings())
     print(f"Frontdesk on http://{args.host}:{args.port}")
     sys.stdout.flush()
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    # log_config=None: uvicorn's own records go through the JSON handler too.
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        log_config=None,
+        access_log=False,
+    )
     return 0
+
+
+def _dev(args: argparse.Namespace) -> int:
+    import os
+
+    from . import demo
+
+    addresses = demo.Addresses(args.host, args.port, args.emulator_port)
+    settings = _settings(demo.environment(os.environ, addresses))
+    return demo.run(settings, addresses, server_log_level=args.log_level)
 
 
 def _worker(args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
+    from .app import SEND_TIMEOUT, build_sender
     from .store.db import create_engine
     from .workers.jobs import job_handlers
     from .workers.loop import Worker
@@ -226,13 +252,18 @@ def _worker(args: argparse.Namespace) -> int:
 
     async def run() -> None:
         engine = create_engine(settings.database_url)
-        worker = Worker(engine, job_handlers(settings.meta_app_id), concurrency=settings.workers)
+        http = httpx.AsyncClient(timeout=SEND_TIMEOUT)
+        handlers = job_handlers(settings.meta_app_id, sender=build_sender(settings, http))
+        worker = Worker(
+            engine, handlers, concurrency=settings.workers, lease=settings.job_lease_seconds
+        )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, worker.stop)
         try:
             await worker.run()
         finally:
+            await http.aclose()
             await engine.dispose()
 
     print(f"frontdesk worker: {settings.workers} jobs at a time")
@@ -310,6 +341,14 @@ def _core_commands(commands: Any) -> None:
     worker.set_defaults(run=_worker)
     migrate = commands.add_parser("migrate", help="bring the database to the latest schema")
     migrate.set_defaults(run=_migrate)
+    dev = commands.add_parser(
+        "dev", help="run Frontdesk and the Meta emulator together, the demo Page connected"
+    )
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=_port, default=8000, help="Frontdesk's port")
+    dev.add_argument("--emulator-port", type=_port, default=8081, help="the emulator's port")
+    dev.add_argument("--log-level", default="warning", choices=LOG_LEVELS)
+    dev.set_defaults(run=_dev)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

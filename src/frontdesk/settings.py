@@ -13,6 +13,7 @@ from cryptography.fernet import Fernet
 DEFAULT_DATA_DIR = "./data"
 DEFAULT_GRAPH_URL = "https://graph.facebook.com"
 DEFAULT_GRAPH_VERSION = "v25.0"
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
 class SettingsError(ValueError):
@@ -34,8 +35,12 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     workers: int = 4
     """Concurrent jobs per worker process."""
+    job_lease_seconds: int = 60
+    """How long a claimed job stays a worker's: a killed worker's jobs are taken over after it."""
     in_process_worker: bool | None = None
     """Run a worker inside `frontdesk serve`; None = only on SQLite."""
+    log_level: str = "info"
+    """Frontdesk's log level, one of LOG_LEVELS (libraries' chatter stays at warning)."""
 
     @property
     def is_sqlite(self) -> bool:
@@ -68,6 +73,13 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     if not low <= number <= high:
         raise SettingsError(f"{name} must be between {low} and {high}")
     return number
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = (env.get(name) or default).lower()
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
 
 
 def _secret_keys(env: Mapping[str, str], data_dir: Path) -> tuple[str, ...]:
@@ -111,5 +123,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         public_url=(env.get("FRONTDESK_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
         max_body_bytes=_int(env, "FRONTDESK_MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
         workers=_int(env, "FRONTDESK_WORKERS", 4, 1, 256),
+        job_lease_seconds=_int(env, "FRONTDESK_JOB_LEASE_SECONDS", 60, 1, 3600),
         in_process_worker=_flag(env, "FRONTDESK_IN_PROCESS_WORKER"),
+        log_level=_choice(env, "FRONTDESK_LOG_LEVEL", LOG_LEVELS, "info"),
     )
