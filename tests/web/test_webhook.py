@@ -234,3 +234,23 @@ async def test_an_unknown_page_is_kept_for_inspection(
         row = (await conn.execute(select(webhook_bodies.c.state, webhook_bodies.c.note))).one()
     assert (row.state, row.note) == ("unknown_page", "no channel for Page 999")
     assert await count(engine, jobs) == 0
+
+
+async def test_without_an_app_secret_every_post_is_refused(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url="sqlite://",
+        secret_keys=(Fernet.generate_key().decode(),),
+        meta_verify_token=VERIFY,
+    )
+    app = create_app(settings, engine=engine, clock=lambda: NOW, run_worker=False)
+    body = json.dumps({"object": "page", "entry": []}).encode()
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://fd.test"
+    ) as c:
+        for headers in ({}, signed(body, "")):
+            response = await c.post("/webhooks/messenger", content=body, headers=headers)
+            assert (response.status_code, response.text) == (403, "")
+    assert await count(engine, webhook_bodies) == 0
