@@ -86,3 +86,22 @@ async def test_run_processes_new_work_and_stops_cleanly(engine: AsyncEngine) -> 
     async with engine.connect() as conn:
         after = (await conn.execute(select(worker_heartbeats.c.worker_id))).scalars().all()
     assert worker.id not in after
+
+
+async def test_a_finished_job_lets_the_next_of_its_conversation_start_at_once(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.begin() as conn:
+        for n in range(3):
+            await queue.enqueue(conn, "record", {"n": n}, key="p:a", now=NOW)
+    # With an idle sleep of a minute, only the wake-up on completion can finish within the deadline.
+    worker = Worker(engine, {"record": record}, idle_sleep=60)
+    task = asyncio.create_task(worker.run())
+    try:
+        async with asyncio.timeout(20):
+            while worker.processed < 3:  # noqa: ASYNC110 - polling a counter under a deadline
+                await asyncio.sleep(0.01)
+    finally:
+        worker.stop()
+        await task
+    assert await effects(engine) == {"effect-0", "effect-1", "effect-2"}

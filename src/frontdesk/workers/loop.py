@@ -120,6 +120,8 @@ class Worker:
                     # The lease ran out and another worker has the job: undo our effects.
                     raise _LeaseLost
             self.processed += 1
+            # The next job of this conversation may be runnable now: look at once.
+            self._wake.set()
         except _LeaseLost:
             log.warning("job %s lost its lease; another worker runs it", job.id)
         except Exception as err:
