@@ -35,6 +35,16 @@ def sync_url(url: str) -> str:
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    if (
+        make_url(url).drivername.startswith("sqlite")
+        and ":memory:" not in url
+        and url != "sqlite://"
+    ):
+        # SQLite has one writer. One connection per process queues transactions in our own
+        # event loop, in order, instead of in SQLite's busy handler, which sleeps 1-100 ms
+        # between tries and starves the intake (docs/performance.md).
+        kwargs.setdefault("pool_size", 1)
+        kwargs.setdefault("max_overflow", 0)
     engine = create_async_engine(async_url(url), **kwargs)
     if engine.dialect.name == "sqlite":
 
