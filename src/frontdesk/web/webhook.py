@@ -208,9 +208,6 @@ class Intake:
             try:
                 await self._commit(group)
             except (DataError, IntegrityError):
-                if len(group) == 1:
-                    self._fail(group)
-                    continue
                 # One body the database refuses must not cost its neighbours their answer.
                 for delivery in group:
                     await self._write_alone(delivery)
@@ -223,6 +220,27 @@ class Intake:
     async def _write_alone(self, delivery: _Delivery) -> None:
         try:
             await self._commit([delivery])
+        except (DataError, IntegrityError) as err:
+            # Signed by Meta but unstorable as events (e.g. a NUL where a text column goes):
+            # keep the raw bytes for inspection and acknowledge, as for malformed JSON, or
+            # Meta would redeliver it forever and finally unsubscribe the Page.
+            await self._keep_refused(delivery, type(err).__name__)
+        except Exception:  # answered 503 and logged by _fail; Meta redelivers
+            self._fail([delivery])
+        else:
+            self._stored([delivery])
+
+    async def _keep_refused(self, delivery: _Delivery, reason: str) -> None:
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    insert(webhook_bodies).values(
+                        received_at=delivery.received_at,
+                        body=delivery.body,
+                        state="refused",
+                        note=f"the database refused its events ({reason})",
+                    )
+                )
         except Exception:  # answered 503 and logged by _fail; Meta redelivers
             self._fail([delivery])
         else:
