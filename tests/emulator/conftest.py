@@ -98,6 +98,27 @@ class Receiver:
         return [e for e in self.events(channel) if key in e]
 
 
+UNCHECKED: Any = object()
+
+
+def graph_error(
+    response: httpx.Response, code: int, subcode: Any = UNCHECKED, *, status: int = 400
+) -> dict[str, Any]:
+    """Assert Meta's error envelope (digest §5.7) and return the inner `error` object."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json"), response.text
+    body = response.json()
+    assert list(body) == ["error"], body
+    error: dict[str, Any] = body["error"]
+    for key in ("message", "type", "fbtrace_id"):
+        assert isinstance(error.get(key), str), error
+        assert error[key], error
+    assert error["code"] == code, error
+    if subcode is not UNCHECKED:
+        assert error.get("error_subcode") == subcode, error
+    return error
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock(START, frozen=True)

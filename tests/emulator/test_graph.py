@@ -33,6 +33,7 @@ from .conftest import (
     START,
     VERIFY_TOKEN,
     Receiver,
+    graph_error,
     page_token,
     say,
     user_token,
@@ -41,27 +42,8 @@ from .conftest import (
 APP_TOKEN = f"{APP_ID}|{APP_SECRET}"
 OTHER_APP = "555666777888999"
 OTHER_SECRET = "other-app-secret-9876543210fedcba"
-UNCHECKED: Any = object()
 ACCOUNT_KEYS = {"access_token", "category", "category_list", "name", "id", "tasks"}
 SUBSCRIBED_APP_KEYS = {"category", "link", "name", "id", "subscribed_fields"}
-
-
-def graph_error(
-    response: httpx.Response, code: int, subcode: Any = UNCHECKED, *, status: int = 400
-) -> dict[str, Any]:
-    """Assert Meta's error envelope (digest §5.7) and return the inner `error` object."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json"), response.text
-    body = response.json()
-    assert list(body) == ["error"], body
-    error: dict[str, Any] = body["error"]
-    for key in ("message", "type", "fbtrace_id"):
-        assert isinstance(error.get(key), str), error
-        assert error[key], error
-    assert error["code"] == code, error
-    if subcode is not UNCHECKED:
-        assert error.get("error_subcode") == subcode, error
-    return error
 
 
 def is_envelope(response: httpx.Response) -> bool:

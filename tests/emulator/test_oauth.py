@@ -18,7 +18,18 @@ from hypothesis import strategies as st
 
 from frontdesk.emulator import Emulator
 
-from .conftest import ADMIN, APP_ID, APP_SECRET, CHLOE, JOAO, PAGE, PAGE2, REDIRECT, login
+from .conftest import (
+    ADMIN,
+    APP_ID,
+    APP_SECRET,
+    CHLOE,
+    JOAO,
+    PAGE,
+    PAGE2,
+    REDIRECT,
+    graph_error,
+    login,
+)
 
 BUSINESS = "2200000000000001"  # Lisbon Tees Lda, owner of PAGE in the default scenario
 LOGIN_CONFIG = "1700000000000001"  # the default app's Login for Business configuration
@@ -30,25 +41,6 @@ CONFIG_PERMISSIONS = {
     "business_management",
 }
 SCOPE = "pages_show_list,pages_messaging,pages_manage_metadata"
-UNCHECKED: Any = object()
-
-
-def graph_error(
-    response: httpx.Response, code: int, subcode: Any = UNCHECKED, *, status: int = 400
-) -> dict[str, Any]:
-    """Assert Meta's error envelope (digest §5.7) and return the inner `error` object."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json"), response.text
-    body = response.json()
-    assert list(body) == ["error"], body
-    error: dict[str, Any] = body["error"]
-    for key in ("message", "type", "fbtrace_id"):
-        assert isinstance(error.get(key), str), error
-        assert error[key], error
-    assert error["code"] == code, error
-    if subcode is not UNCHECKED:
-        assert error.get("error_subcode") == subcode, error
-    return error
 
 
 def dialog_query(**overrides: str) -> dict[str, str]:

@@ -28,6 +28,9 @@ from .conftest import (
     send,
     user_token,
 )
+from .conftest import (
+    graph_error as shared_graph_error,
+)
 
 PSID = psid_for(PAGE, JOAO)
 ERROR_KEYS = {
@@ -51,16 +54,11 @@ FB_PHOTO = "https://www.facebook.com/photo.php?fbid=10150000000000123"
 def graph_error(
     response: httpx.Response, code: int, subcode: int | None = None, *, status: int = 400
 ) -> dict[str, Any]:
-    """Assert Meta's error envelope (digest §5.7) with this code/subcode; return `error`."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}, body
-    error: dict[str, Any] = body["error"]
-    assert {"message", "type", "code", "fbtrace_id"} <= set(error) <= ERROR_KEYS, error
-    assert (error["code"], error.get("error_subcode")) == (code, subcode), error
+    """The shared envelope check, stricter: exact subcode (None = absent), known keys and
+    type, and the `(#code)` prefix Send API errors carry."""
+    error = shared_graph_error(response, code, subcode, status=status)
+    assert set(error) <= ERROR_KEYS, error
     assert error["type"] in ("OAuthException", "GraphMethodException", "FacebookApiException")
-    assert isinstance(error["fbtrace_id"], str)
-    assert error["fbtrace_id"]
     if code not in (104, 190):  # token errors carry no "(#code)" prefix
         assert error["message"].startswith(f"(#{code}) "), error["message"]
     return error

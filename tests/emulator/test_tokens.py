@@ -25,6 +25,7 @@ from .conftest import (
     REDIRECT,
     Receiver,
     connect,
+    graph_error,
     login,
     say,
     user_token,
@@ -46,25 +47,6 @@ DEBUG_KEYS = {
     "granular_scopes",
     "user_id",
 }
-UNCHECKED: Any = object()
-
-
-def graph_error(
-    response: httpx.Response, code: int, subcode: Any = UNCHECKED, *, status: int = 400
-) -> dict[str, Any]:
-    """Assert Meta's error envelope (digest §5.7) and return the inner `error` object."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json"), response.text
-    body = response.json()
-    assert list(body) == ["error"], body
-    error: dict[str, Any] = body["error"]
-    for key in ("message", "type", "fbtrace_id"):
-        assert isinstance(error.get(key), str), error
-        assert error[key], error
-    assert error["code"] == code, error
-    if subcode is not UNCHECKED:
-        assert error.get("error_subcode") == subcode, error
-    return error
 
 
 async def me(graph: httpx.AsyncClient, token: str) -> httpx.Response:
