@@ -4,53 +4,13 @@
 
 (() => {
   const $ = (id) => document.getElementById(id);
+  const { h, api, coalesced } = window.EmulatorClient;
   // Token issuance and clock moves do not signal a change; a slow poll catches them.
   const SAFETY_POLL_MS = 15000;
 
   const DELIVERIES_SHOWN = 50; // more on request: the log keeps up to 5000 attempts
   const state = { data: null, openDeliveries: new Set(), allDeliveries: false, clock: null, clockFetchedAt: 0 };
 
-  function h(tag, attrs, ...children) {
-    const el = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs || {})) {
-      if (value === null || value === undefined || value === false) continue;
-      if (key === "class") el.className = value;
-      else if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
-      else if (key === "dataset") Object.assign(el.dataset, value);
-      else el.setAttribute(key, value === true ? "" : value);
-    }
-    for (const child of children.flat(Infinity)) {
-      if (child === null || child === undefined || child === false) continue;
-      el.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return el;
-  }
-
-  async function api(method, path, body) {
-    const init = { method, headers: { Accept: "application/json" } };
-    if (body !== undefined) {
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    let response;
-    try {
-      response = await fetch(path, init);
-    } catch (err) {
-      throw new Error(`The emulator is not reachable (${err.message}).`);
-    }
-    const raw = await response.text();
-    let data = null;
-    try {
-      data = raw ? JSON.parse(raw) : null;
-    } catch {
-      data = null;
-    }
-    if (!response.ok) {
-      const reason = data && (data.error?.message || data.error);
-      throw new Error(typeof reason === "string" ? reason : `HTTP ${response.status}`);
-    }
-    return data;
-  }
 
   function showError(message) {
     $("error-text").textContent = message;
@@ -94,24 +54,7 @@
 
   // --- loading --------------------------------------------------------------------------------
 
-  let loading = null;
-  let again = false;
-
-  function refresh() {
-    if (loading) {
-      again = true;
-      return loading;
-    }
-    loading = (async () => {
-      do {
-        again = false;
-        await load();
-      } while (again);
-    })().finally(() => {
-      loading = null;
-    });
-    return loading;
-  }
+  const refresh = coalesced(() => load());
 
   async function load() {
     try {

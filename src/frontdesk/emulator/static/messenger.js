@@ -4,6 +4,7 @@
 
 (() => {
   const $ = (id) => document.getElementById(id);
+  const { h, api, coalesced } = window.EmulatorClient;
   const PAGE_INBOX = document.body.dataset.pageInboxAppId;
   const GROUP_GAP_MS = 20 * 60 * 1000; // a new time divider after 20 quiet minutes
   const TYPING_EXPIRY_MS = 21 * 1000; // Meta drops the indicator after ~20 s without a push
@@ -21,23 +22,6 @@
   };
 
   // --- DOM ----------------------------------------------------------------------------------
-
-  function h(tag, attrs, ...children) {
-    const el = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs || {})) {
-      if (value === null || value === undefined || value === false) continue;
-      if (key === "class") el.className = value;
-      else if (key === "text") el.textContent = value;
-      else if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
-      else if (key === "dataset") Object.assign(el.dataset, value);
-      else el.setAttribute(key, value === true ? "" : value);
-    }
-    for (const child of children.flat(Infinity)) {
-      if (child === null || child === undefined || child === false) continue;
-      el.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return el;
-  }
 
   const URL_RE = /\bhttps?:\/\/[^\s<>"]+[^\s<>".,;:!?)\]]/g;
 
@@ -87,32 +71,6 @@
 
   // --- talking to the emulator -------------------------------------------------------------
 
-  async function api(method, path, body) {
-    const init = { method, headers: { Accept: "application/json" } };
-    if (body instanceof FormData) init.body = body;
-    else if (body !== undefined) {
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    let response;
-    try {
-      response = await fetch(path, init);
-    } catch (err) {
-      throw new Error(`The emulator is not reachable (${err.message}).`);
-    }
-    const raw = await response.text();
-    let data = null;
-    try {
-      data = raw ? JSON.parse(raw) : null;
-    } catch {
-      data = null;
-    }
-    if (!response.ok) {
-      const reason = data && (data.error?.message || data.error);
-      throw new Error(typeof reason === "string" ? reason : `HTTP ${response.status}: ${raw.slice(0, 200)}`);
-    }
-    return data;
-  }
 
   function act(action, body) {
     return api("POST", `/_emulator/act/${action}`, {
@@ -147,25 +105,7 @@
 
   // --- loading -------------------------------------------------------------------------------
 
-  let loading = null;
-  let again = false;
-
-  /** Fetch and render; calls during a fetch coalesce into one more fetch afterwards. */
-  function refresh() {
-    if (loading) {
-      again = true;
-      return loading;
-    }
-    loading = (async () => {
-      do {
-        again = false;
-        await load();
-      } while (again);
-    })().finally(() => {
-      loading = null;
-    });
-    return loading;
-  }
+  const refresh = coalesced(() => load());
 
   async function load() {
     const query = new URLSearchParams({ page_id: state.pageId, person_id: state.personId });
