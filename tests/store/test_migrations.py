@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 from frontdesk.store.db import sync_url
 from frontdesk.store.migrate import downgrade, upgrade
@@ -29,5 +29,26 @@ def test_downgrade_and_upgrade_round_trip(database_url: str) -> None:
         assert set(inspect(conn).get_table_names()) <= {"alembic_version"}
     upgrade(database_url)
     with engine.connect() as conn:
-        assert {"jobs", "messages", "channels"} <= set(inspect(conn).get_table_names())
+        assert {"jobs", "messages", "channels", "users", "sessions", "meta_apps"} <= set(
+            inspect(conn).get_table_names()
+        )
+    engine.dispose()
+
+
+def test_a_channel_from_before_accounts_survives_the_upgrade_unclaimed(database_url: str) -> None:
+    downgrade(database_url, "0001")
+    engine = create_engine(sync_url(database_url))
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO channels (page_id, name, link, status, has_human_agent, created_at,"
+                " updated_at) VALUES ('104857600012345', 'Lisbon Tees', 'inbox', 'active',"
+                " false, 1.0, 1.0)"
+            )
+        )
+    upgrade(database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT page_id, name, workspace_id FROM channels")).all()
+        assert [tuple(row) for row in rows] == [("104857600012345", "Lisbon Tees", None)]
+        assert "workspaces" in inspect(conn).get_table_names()
     engine.dispose()

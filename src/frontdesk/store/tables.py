@@ -30,10 +30,91 @@ metadata = MetaData(
     }
 )
 
+# --- accounts: workspaces (tenants), their people, sessions and invitations ------------------
+
+workspaces = Table(
+    "workspaces",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("created_at", Double, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), nullable=False, index=True),
+    # Lowercased; one address is one person of one workspace, so login needs no workspace.
+    Column("email", String(254), nullable=False, unique=True),
+    Column("name", String(100), nullable=False),
+    Column("role", String(10), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+)
+
+# The primary key is the SHA-256 of the cookie's value: a copy of the database opens no session.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("seen_at", Double, nullable=False),
+)
+
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), nullable=False, index=True),
+    Column("email", String(254), nullable=False),
+    Column("role", String(10), nullable=False),
+    # SHA-256 of the link's token; the token itself is shown once, to the person inviting.
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("invited_by", Integer, ForeignKey("users.id"), nullable=True),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Column("accepted_at", Double, nullable=True),
+)
+
+# One row per failed login, so the limits hold across restarts and across processes.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("account", String(254), nullable=False),
+    Column("ip", String(64), nullable=False),
+    Column("at", Double, nullable=False),
+    Index("ix_login_failures_account_at", "account", "at"),
+    Index("ix_login_failures_ip_at", "ip", "at"),
+)
+
+# A workspace's own Meta app ("bring your own app"); without a row in use, the operator's app
+# (FRONTDESK_META_*) serves it. Kept when switched off, so switching back loses nothing.
+meta_apps = Table(
+    "meta_apps",
+    metadata,
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), primary_key=True),
+    Column("in_use", Boolean, nullable=False, default=False),
+    Column("app_id", String(32), nullable=False, default=""),
+    Column("app_secret", LargeBinary, nullable=True),
+    Column("verify_token", LargeBinary, nullable=False),
+    Column("graph_url", String(200), nullable=False),
+    Column("graph_version", String(20), nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+
+# --- Pages and what they receive -----------------------------------------------------------
+
 channels = Table(
     "channels",
     metadata,
     Column("id", Integer, primary_key=True),
+    # NULL: not yet claimed by a workspace (a channel connected before accounts existed, or by
+    # `frontdesk dev` before the first run); the first workspace created adopts these.
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), nullable=True, index=True),
     Column("page_id", String(64), nullable=False, unique=True),
     Column("name", String(200), nullable=False, default=""),
     Column("page_token", LargeBinary, nullable=True),
