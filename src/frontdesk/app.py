@@ -13,9 +13,12 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from .messenger import SendClient
-from .settings import Settings
+from .settings import DEFAULT_GRAPH_URL, Settings
 from .store.db import create_engine
+from .store.meta_apps import MetaApp
+from .store.passwords import Passwords
 from .store.secrets import Secrets
+from .web.console import Console, ConsoleConfig, console_routes
 from .web.health import Health
 from .web.webhook import Intake
 from .workers.jobs import job_handlers
@@ -33,18 +36,34 @@ def build_sender(settings: Settings, http: httpx.AsyncClient) -> Sender:
     )
 
 
-def create_app(
+def build_console_config(settings: Settings) -> ConsoleConfig:
+    """The console's settings: the operator's Meta app, and the Graph addresses a workspace's
+    own app may use (the instance's, and Meta's)."""
+    operator = MetaApp(
+        settings.meta_app_id,
+        settings.meta_app_secret,
+        settings.meta_verify_token,
+        settings.graph_url,
+        settings.graph_version,
+    )
+    graph_urls = tuple(dict.fromkeys((settings.graph_url, DEFAULT_GRAPH_URL)))
+    return ConsoleConfig(settings.public_url, operator, graph_urls)
+
+
+
     settings: Settings,
     *,
     engine: AsyncEngine | None = None,
     clock: Callable[[], float] = time.time,
     run_worker: bool | None = None,
     http: httpx.AsyncClient | None = None,
+    passwords: Passwords | None = None,
 ) -> Starlette:
     """Frontdesk's web app; on SQLite (or when asked) it also runs a worker in-process.
 
     `http` reaches Meta (tests give a client bound to the emulator); without it the app makes
-    its own and closes it on shutdown.
+    its own and closes it on shutdown. `passwords` hashes console passwords (argon2id with
+    its defaults unless given).
     """
     engine = engine or create_engine(settings.database_url)
     owned_http = http is None
@@ -83,6 +102,14 @@ def create_app(
                 await http.aclose()
             await engine.dispose()
 
+    console = Console(
+        engine,
+        build_console_config(settings),
+        Secrets(settings.secret_keys),
+        passwords or Passwords(),
+        clock,
+    )
+
     app = Starlette(
         routes=[
             Route("/webhooks/messenger", intake.verify, methods=["GET"]),
@@ -90,6 +117,7 @@ def create_app(
             Route("/healthz", health.healthz, methods=["GET"]),
             Route("/readyz", health.readyz, methods=["GET"]),
             Route("/metrics", health.metrics, methods=["GET"]),
+            *console_routes(console),
         ],
         lifespan=lifespan,
     )

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, delete, func, insert, select, update
+from sqlalchemy import Column, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from frontdesk.core.people import Role
@@ -96,6 +96,14 @@ def _user(row: Any) -> User:
 
 
 # --- workspaces -------------------------------------------------------------------------------
+
+
+async def lock_for_first_run(conn: AsyncConnection) -> None:
+    """Hold back other first runs until this transaction ends, so two people submitting the
+    first-run form at once cannot both become the first owner. SQLite needs nothing: every
+    transaction there takes the write lock at BEGIN."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE"))
 
 
 async def count_users(conn: AsyncConnection) -> int:

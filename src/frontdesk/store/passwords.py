@@ -35,9 +35,14 @@ class Passwords:
 
     def __init__(self, hasher: PasswordHasher | None = None) -> None:
         self._hasher = hasher or PasswordHasher()
-        # Checked against when the account does not exist, so that a login for an unknown
-        # address takes as long as one for a known address with a wrong password.
-        self._decoy = self._hasher.hash("not a password of anyone's")
+        self._decoy: str | None = None
+
+    def _decoy_hash(self) -> str:
+        """Checked against when the account does not exist, so that a login for an unknown
+        address takes as long as one for a known address with a wrong password."""
+        if self._decoy is None:
+            self._decoy = self._hasher.hash("not a password of anyone's")
+        return self._decoy
 
     def hash(self, password: str) -> str:
         reason = problem(password)
@@ -51,7 +56,7 @@ class Passwords:
         if len(password) > MAX_LENGTH:
             return False
         try:
-            self._hasher.verify(stored or self._decoy, password)
+            self._hasher.verify(stored or self._decoy_hash(), password)
         except VerifyMismatchError:
             return False
         except (InvalidHashError, VerificationError) as err:
