@@ -33,6 +33,8 @@ FORWARD = {
     (S.SENT, S.DELIVERED),
     (S.SENT, S.READ),
     (S.DELIVERED, S.READ),
+    # A send given up as unknown whose echo comes after all: it did go out.
+    (S.FAILED, S.SENT),
 }
 
 
@@ -50,9 +52,14 @@ def test_out_of_order_updates_end_at_the_furthest_status() -> None:
     assert status is S.READ
 
 
-@pytest.mark.parametrize("final", [S.FAILED, S.BLOCKED, S.READ])
+@pytest.mark.parametrize("final", [S.BLOCKED, S.READ])
 def test_final_statuses_ignore_every_update(final: MessageStatus) -> None:
     assert {advance(final, update) for update in S} == {final}
+
+
+def test_a_failed_message_is_never_made_delivered_or_read_by_a_watermark() -> None:
+    assert advance(S.FAILED, S.DELIVERED) is S.FAILED
+    assert advance(S.FAILED, S.READ) is S.FAILED
 
 
 def test_link_kinds_name_the_author_of_their_replies() -> None:

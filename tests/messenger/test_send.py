@@ -3,6 +3,8 @@ every refusal turned into its typed error by code and subcode (digest §5, §9).
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from typing import Any
 
 import httpx
@@ -625,14 +627,17 @@ async def test_sender_actions_are_checked(sender: SendClient, wire: Wire, token:
 
 
 @pytest.mark.parametrize(
-    "failure",
+    ("failure", "may_have_arrived"),
     [
-        httpx.ConnectError("connection refused"),
-        httpx.ReadTimeout("timed out"),
-        httpx.RemoteProtocolError("peer closed"),
+        (httpx.ConnectError("connection refused"), False),
+        (httpx.ConnectTimeout("no connection"), False),
+        (httpx.ReadTimeout("timed out"), True),
+        (httpx.RemoteProtocolError("peer closed"), True),
     ],
 )
-async def test_transport_failures_are_retry_later(failure: Exception) -> None:
+async def test_transport_failures_are_retry_later(
+    failure: Exception, may_have_arrived: bool
+) -> None:
     def fail(request: httpx.Request) -> httpx.Response:
         raise failure
 
@@ -643,7 +648,38 @@ async def test_transport_failures_are_retry_later(failure: Exception) -> None:
     assert isinstance(caught.value, RetryLater)
     assert caught.value.code is None
     assert caught.value.__cause__ is failure
+    assert caught.value.may_have_arrived is may_have_arrived
     assert "EAAtoken" not in str(caught.value)
+
+
+async def test_over_real_sockets_only_a_refused_connection_proves_nothing_arrived() -> None:
+    """A server that takes the request and never answers may have acted on it; a closed port
+    cannot have."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+        await reader.read(65536)  # the request arrives; no answer ever leaves
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    silent = server.sockets[0].getsockname()[1]
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    try:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(0.3)) as http:
+            outcomes = {}
+            for port in (silent, closed):
+                client = SendClient(http, f"http://127.0.0.1:{port}")
+                with pytest.raises(TransportError) as caught:
+                    await client.send_message("EAAtoken", JOAO_PSID, messages.text("hi"))
+                outcomes[port] = caught.value.may_have_arrived
+    finally:
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+    assert outcomes == {silent: True, closed: False}
 
 
 @pytest.mark.parametrize(

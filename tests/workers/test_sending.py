@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -13,12 +14,14 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from frontdesk.core import Attachment, Author, QuickReply, Reply
+from frontdesk.core.models import MessageStatus
 from frontdesk.emulator import PAGE_INBOX_APP_ID, psid_for
 from frontdesk.messenger import TokenBroken, classify
+from frontdesk.store import outbox
 from frontdesk.store.secrets import Secrets
 from frontdesk.store.tables import channels, jobs
 from frontdesk.workers import queue, sending
-from frontdesk.workers.loop import Worker
+from frontdesk.workers.loop import Outside, Worker
 from tests.flows.harness import APP_ID, CHLOE, HOUR, JOAO, PAGE, Desk, connected
 
 pytestmark = pytest.mark.db
@@ -182,15 +185,37 @@ async def test_meta_saying_the_window_is_closed_fails_the_message(desk: Desk) ->
 # --- one send per message --------------------------------------------------------------------
 
 
-async def test_a_send_whose_commit_was_lost_is_not_sent_again(desk: Desk) -> None:
-    """kill -9 between Meta's answer and the commit: the echo files the send, the retry skips."""
-    message_id = await desk.reply("Your parcel left this morning.")
+async def begin_send(desk: Desk, lease: float = 60) -> Outside[Any]:
+    """What a worker does up to the Send API call: claim, then the job's first transaction."""
     async with desk.engine.begin() as conn:
-        [job] = await queue.claim(conn, "doomed-worker", desk.clock.now(), lease=60)
-    async with desk.engine.connect() as conn:
-        transaction = await conn.begin()
-        await desk.worker.handlers["send"](conn, job, desk.clock.now())
-        await transaction.rollback()  # the process died before committing
+        [job] = await queue.claim(conn, "doomed-worker", desk.clock.now(), lease=lease)
+    async with desk.engine.begin() as conn:
+        outside = await desk.worker.handlers["send"](conn, job, desk.clock.now())
+    assert outside is not None, "a send calls Meta outside the transaction"
+    return outside
+
+
+async def test_meta_is_called_outside_the_database_transaction(desk: Desk) -> None:
+    message_id = await desk.reply("Your parcel left this morning.")
+    outside = await begin_send(desk)
+    assert desk.sent == []  # nothing went out while the transaction was open
+    # The mark is committed before Meta is called: a crash after it leaves a trace.
+    found = await message(desk, message_id)
+    assert (found["status"], found["outgoing"]["attempt_started"]) == ("queued", desk.clock.now())
+    answer = await outside.call()
+    assert len(desk.sent) == 1
+    async with desk.engine.begin() as conn:
+        await outside.record(conn, answer, desk.clock.now())
+    found = await message(desk, message_id)
+    assert found["status"] == "sent"
+    assert "attempt_started" not in found["outgoing"] or found["mid"] is not None
+
+
+async def test_a_send_whose_answer_was_lost_is_not_sent_again(desk: Desk) -> None:
+    """kill -9 between Meta's answer and its record: the echo files the send, the retry skips."""
+    message_id = await desk.reply("Your parcel left this morning.")
+    outside = await begin_send(desk)
+    await outside.call()  # Meta accepts; the process dies before recording the answer
     assert len(desk.sent) == 1
     assert (await message(desk, message_id))["status"] == "queued"
 
@@ -206,6 +231,45 @@ async def test_a_send_whose_commit_was_lost_is_not_sent_again(desk: Desk) -> Non
     assert len(await desk.on_meta()) == 1
     assert [state for state, _ in await send_jobs(desk)] == ["done"]
     assert len([m for m in await desk.messages() if m["direction"] == "outbound"]) == 1
+
+
+async def test_a_send_cut_off_before_meta_answered_fails_without_a_second_try(
+    desk: Desk,
+) -> None:
+    """Died after marking the attempt, before (or during) the call, and no echo ever comes:
+    the message fails with the plain reason, nothing is sent twice, and the conversation goes
+    on with its next message."""
+    first = await desk.reply("One")
+    await begin_send(desk, lease=10)  # ... and the worker dies: the call is never made
+    second = await desk.reply("Two")
+
+    await desk.advance(11)  # the lease runs out: the job is taken over, finds the mark
+    await desk.settle()
+    assert desk.sent == []  # waiting for an echo that might still come
+    assert (await message(desk, first))["status"] == "queued"
+
+    await desk.advance(sending.ECHO_GRACE)
+    await desk.settle()
+    found = await message(desk, first)
+    assert (found["status"], found["failure_reason"]) == ("failed", sending.OUTCOME_UNKNOWN)
+    assert [m["text"] for m in await desk.on_meta()] == ["Two"]
+    assert (await message(desk, second))["status"] == "delivered"
+
+
+async def test_an_echo_after_giving_up_makes_the_message_sent(desk: Desk) -> None:
+    message_id = await desk.reply("One")
+    outside = await begin_send(desk)
+    await outside.call()  # Meta accepts; the answer is lost
+    # Give up on it before the echo is filed (as when Frontdesk was down for a while).
+    conversation_id = await desk.conversation_id(JOAO)
+    async with desk.engine.begin() as conn:
+        item = await outbox.oldest_queued(conn, conversation_id)
+        assert item is not None
+        await outbox.record_failure(conn, item.id, MessageStatus.FAILED, sending.OUTCOME_UNKNOWN)
+    await desk.settle()  # now the echo is filed
+    found = await message(desk, message_id)
+    assert (found["status"], found["failure_reason"]) == ("delivered", None)
+    assert len(desk.sent) == 1
 
 
 async def test_extra_send_jobs_never_send_twice(desk: Desk) -> None:

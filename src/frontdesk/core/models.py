@@ -73,8 +73,11 @@ class MessageStatus(StrEnum):
 # Every status a message may move to from each status. Skipping ahead along
 # queued → sent → delivered → read is allowed: a read watermark can arrive before the delivery
 # one, or before the worker has recorded the send. Failed and blocked are only reachable from
-# queued and are final: a watermark covering a message that never went out must not make it look
-# delivered. A retry is a new outbox entry, not a way back.
+# queued: a watermark covering a message that never went out must not make it look delivered.
+# Blocked is final. Failed has one way out, to sent: a send whose outcome was unknown (the
+# worker died during the call) fails after waiting for its echo, and an echo that comes later
+# still proves it went out; only our own echo records "sent", and Meta echoes only what it
+# accepted. A retry is a new outbox entry, not a way back.
 _FORWARD: Mapping[MessageStatus, frozenset[MessageStatus]] = {
     MessageStatus.QUEUED: frozenset(
         {
@@ -88,7 +91,7 @@ _FORWARD: Mapping[MessageStatus, frozenset[MessageStatus]] = {
     MessageStatus.SENT: frozenset({MessageStatus.DELIVERED, MessageStatus.READ}),
     MessageStatus.DELIVERED: frozenset({MessageStatus.READ}),
     MessageStatus.READ: frozenset(),
-    MessageStatus.FAILED: frozenset(),
+    MessageStatus.FAILED: frozenset({MessageStatus.SENT}),
     MessageStatus.BLOCKED: frozenset(),
 }
 

@@ -75,9 +75,14 @@ class RetryLater(GraphError):  # noqa: N818 - named for the action it asks for
 class TransportError(RetryLater):
     """No usable answer: connection refused or reset, timeout, garbled response.
 
-    After a send the outcome is unknown: Meta may have delivered the message, so a retry can
-    duplicate it. The echo's `metadata` tells which sends really went out.
+    `may_have_arrived` is False only when the request provably never left (no connection was
+    made). Otherwise, after a send, the outcome is unknown: Meta may have delivered the message,
+    so a retry can duplicate it. The echo's `metadata` tells which sends really went out.
     """
+
+    def __init__(self, message: str, *, may_have_arrived: bool = True, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.may_have_arrived = may_have_arrived
 
 
 class TokenBroken(GraphError):  # noqa: N818 - named for the action it asks for

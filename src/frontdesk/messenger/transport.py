@@ -13,6 +13,13 @@ from .errors import TransportError, classify
 from .usage import Usage, parse_usage
 
 _VERSION = re.compile(r"v\d+\.\d+")
+_NEVER_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+)
+"""Failures before any byte of the request went out: Meta cannot have acted on it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +75,10 @@ class GraphTransport:
             )
         except httpx.RequestError as err:
             # The path, never the URL: the query may hold a client secret or an input token.
-            raise TransportError(f"{method} {path}: {type(err).__name__}: {err}") from err
+            raise TransportError(
+                f"{method} {path}: {type(err).__name__}: {err}",
+                may_have_arrived=not isinstance(err, _NEVER_SENT),
+            ) from err
         usage = parse_usage(response.headers)
         try:
             body: Any = response.json()

@@ -75,6 +75,10 @@ class Outgoing:
     tries: int
     """Sends Meta answered "try later" (or never answered) so far."""
     last_user_at: float | None
+    attempt_started: float | None = None
+    """When a send of this message was begun whose outcome is not recorded: set just before
+    Meta is called, cleared when the answer is. Found set by a later job, the outcome is
+    unknown (the worker died, or the answer was lost) and only the echo can tell."""
 
 
 def _lock(conn: AsyncConnection, query: Any) -> Any:
@@ -198,6 +202,7 @@ async def oldest_queued(conn: AsyncConnection, conversation_id: int) -> Outgoing
         mid=row.mid,
         tries=int(outgoing.get("tries") or 0),
         last_user_at=row.last_user_at,
+        attempt_started=outgoing.get("attempt_started"),
     )
 
 
@@ -279,7 +284,17 @@ async def record_failure(
 
 
 async def record_try(conn: AsyncConnection, message_id: int, tries: int) -> None:
-    """Count a "try later" answer against the message (kept in `outgoing`)."""
+    """Count a "try later" answer against the message; the attempt's outcome is known now."""
+    await _note(conn, message_id, tries=tries, attempt_started=None)
+
+
+async def record_attempt(conn: AsyncConnection, message_id: int, now: float) -> None:
+    """A send is about to begin: committed before Meta is called (`Outgoing.attempt_started`)."""
+    await _note(conn, message_id, attempt_started=now)
+
+
+async def _note(conn: AsyncConnection, message_id: int, **notes: Any) -> None:
+    """Set (or, given None, drop) bookkeeping keys kept in the message's `outgoing`."""
     row = (
         await conn.execute(
             _lock(conn, select(messages.c.outgoing).where(messages.c.id == message_id))
@@ -287,7 +302,10 @@ async def record_try(conn: AsyncConnection, message_id: int, tries: int) -> None
     ).first()
     if row is None:
         return
-    outgoing = {**(row.outgoing or {}), "tries": tries}
+    outgoing = {**(row.outgoing or {}), **notes}
+    for name, value in notes.items():
+        if value is None:
+            del outgoing[name]
     await conn.execute(
         update(messages).where(messages.c.id == message_id).values(outgoing=outgoing)
     )
@@ -316,6 +334,10 @@ async def match_echo(
     if row is None or row.mid not in (None, mid):
         return False
     current = MessageStatus(row.status)
+    status = advance(current, MessageStatus.SENT)
+    values: dict[str, Any] = {}
+    if current is MessageStatus.FAILED and status is MessageStatus.SENT:
+        values["failure_reason"] = None  # given up as unknown, but it did go out
     await conn.execute(
         update(messages)
         .where(messages.c.id == message_id)
@@ -323,7 +345,8 @@ async def match_echo(
             mid=mid,
             meta_timestamp=timestamp_ms,
             sent_at=row.sent_at if row.sent_at is not None else now,
-            status=advance(current, MessageStatus.SENT).value,
+            status=status.value,
+            **values,
         )
     )
     return True

@@ -9,6 +9,8 @@ import os
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -19,9 +21,28 @@ from . import queue
 from .queue import Job
 
 log = logging.getLogger("frontdesk.worker")
+T = TypeVar("T")
 
-JobHandler = Callable[[AsyncConnection, Job, float], Awaitable[None]]
 HEARTBEAT_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Outside(Generic[T]):
+    """Work a job must do outside any database transaction (a call to Meta), returned by its
+    handler: the loop commits the handler's transaction first, then awaits `call`, then runs
+    `record` with the result in a second transaction.
+
+    A call inside the transaction would hold SQLite's one write lock, hence the intake, for as
+    long as Meta takes. In exchange, a worker may die between the two transactions: the first
+    must leave a mark that lets the job's next run tell that the outcome is unknown.
+    `record` runs even when the lease was lost meanwhile: what Meta answered is a fact.
+    """
+
+    call: Callable[[], Awaitable[T]]
+    record: Callable[[AsyncConnection, T, float], Awaitable[None]]
+
+
+JobHandler = Callable[[AsyncConnection, Job, float], Awaitable["Outside[Any] | None"]]
 
 
 class PermanentFailure(Exception):  # noqa: N818 - names the outcome, like StopIteration
@@ -115,10 +136,19 @@ class Worker:
             if handler is None:
                 raise PermanentFailure(f"no handler for job kind {job.kind!r}")
             async with self.engine.begin() as conn:
-                await handler(conn, job, self.clock())
-                if not await queue.complete(conn, job, self.id, self.clock()):
+                outside = await handler(conn, job, self.clock())
+                if outside is None:
+                    held = await queue.complete(conn, job, self.id, self.clock())
+                else:
+                    held = await queue.extend(conn, job, self.id, self.clock() + self.lease)
+                if not held:
                     # The lease ran out and another worker has the job: undo our effects.
                     raise _LeaseLost
+            if outside is not None:
+                result = await outside.call()
+                async with self.engine.begin() as conn:
+                    await outside.record(conn, result, self.clock())
+                    await queue.complete(conn, job, self.id, self.clock())
             self.processed += 1
             # The next job of this conversation may be runnable now: look at once.
             self._wake.set()

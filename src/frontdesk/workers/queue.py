@@ -137,6 +137,16 @@ async def complete(conn: AsyncConnection, job: Job, worker: str, now: float) -> 
     return result.rowcount == 1
 
 
+async def extend(conn: AsyncConnection, job: Job, worker: str, until: float) -> bool:
+    """Renew the lease to `until`; False when it was lost (another worker owns the job now)."""
+    result = await conn.execute(
+        update(jobs)
+        .where(and_(jobs.c.id == job.id, jobs.c.state == "running", jobs.c.locked_by == worker))
+        .values(locked_until=until)
+    )
+    return result.rowcount == 1
+
+
 async def fail(
     conn: AsyncConnection,
     job: Job,

@@ -12,9 +12,13 @@ harmless: they find nothing queued, or the next message.
 Outcomes, by Meta's answer:
 - accepted: the `mid` is stored, status sent. A job that finds a `mid` on a queued message (an
   earlier attempt got through) never sends it again.
-- RetryLater / TransportError: tried again after Meta's `retry_after`, else an exponential
-  backoff; throttling codes (4, 17, 32, 613, 80001, 80006) hold the whole Page, anything else
-  the conversation. After MAX_TRIES the message fails with the reason.
+- RetryLater, or a TransportError that provably never reached Meta: tried again after Meta's
+  `retry_after`, else an exponential backoff; throttling codes (4, 17, 32, 613, 80001, 80006)
+  hold the whole Page, anything else the conversation. After MAX_TRIES the message fails.
+- no answer (a timeout, a reset, a worker killed during the call): the outcome is unknown, and
+  only the echo can tell (every send carries `metadata` "fd:<id>"; the `event` job files our
+  echo onto the message with its `mid`). Without an echo within ECHO_GRACE the message fails
+  with a plain reason and is never sent again on its own: see `_settle_unknown`.
 - TokenBroken: the channel is flagged `reconnect_needed` with the reason and its outbox PAUSES:
   messages stay queued and jobs stop without calling Meta. `reconnect` stores the new token and
   restarts the sends, in order.
@@ -22,11 +26,11 @@ Outcomes, by Meta's answer:
 - WindowClosed, PermissionProblem, BadRequest: the message fails with a plain reason; a
   restricted Page also flags the channel.
 
-Meta is called inside the job's transaction (the loop runs a job and its completion in one), so
-the `mid` commits with the job. If the process dies between Meta's answer and the commit, the
-retry would send again, unless the echo came first: every send carries `metadata` "fd:<id>",
-and the `event` job files our echo onto the message (with its `mid`) instead of storing it. The
-price: on SQLite the write lock is held for the length of one Send API call.
+Meta is called OUTSIDE any database transaction (the job returns a `loop.Outside`): on SQLite a
+transaction holds the one write lock, hence the webhook intake, and a Send API call may take
+seconds. The first transaction marks the message (`attempt_started`) before the call, the
+second records the answer; a job that finds the mark without an answer knows the outcome is
+unknown rather than guessing.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from __future__ import annotations
 import enum
 import json
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,7 +53,9 @@ from frontdesk.messenger import (
     PermissionProblem,
     RetryLater,
     SendClient,
+    SendResult,
     TokenBroken,
+    TransportError,
     UserUnreachable,
     WindowClosed,
 )
@@ -57,7 +64,7 @@ from frontdesk.store.secrets import SecretError, Secrets
 from frontdesk.store.tables import jobs
 
 from . import queue
-from .loop import JobHandler
+from .loop import JobHandler, Outside
 from .queue import Job
 
 log = logging.getLogger("frontdesk.sending")
@@ -71,6 +78,8 @@ PAGE_RATE = 50.0
 PAGE_THROTTLES = frozenset({4, 17, 32, 613, 80001, 80006})
 """Throttling that concerns the Page (or the app) rather than one conversation."""
 METADATA_PREFIX = "fd:"
+ECHO_GRACE = 30.0
+"""Seconds after a send whose outcome is unknown to wait for its echo before giving up on it."""
 
 
 def send_key(channel_id: int, conversation_id: int) -> str:
@@ -279,43 +288,57 @@ class _Step(enum.Enum):
 
 
 def send_job(sender: Sender) -> JobHandler:
-    async def send(conn: AsyncConnection, job: Job, now: float) -> None:
+    async def send(conn: AsyncConnection, job: Job, now: float) -> Outside[Any] | None:
         conversation_id = int(job.payload["conversation_id"])
         where = await outbox.conversation(conn, conversation_id)
         if where is None:
-            return  # the conversation was deleted: nothing left to send
+            return None  # the conversation was deleted: nothing left to send
         channel = await outbox.sending_channel(conn, where.channel_id)
         if channel is None or channel.paused:
-            return  # messages stay queued; `reconnect` restarts them
+            return None  # messages stay queued; `reconnect` restarts them
         key = send_key(channel.id, conversation_id)
         item = await outbox.oldest_queued(conn, conversation_id)
         if item is None:
-            return
+            return None
         if item.mid is not None:
             # An earlier attempt got through (its record or its echo says so): never twice.
             await outbox.record_sent(conn, item.id, item.mid, now)
             step = _Step.DONE
+        elif item.attempt_started is not None:
+            step = await _settle_unknown(conn, item, item.attempt_started, key, now)
         else:
-            step = await _attempt(conn, sender, channel, item, key, now)
-        # The next message needs a job of its own unless one already waits.
-        if (
-            step is _Step.DONE
-            and await outbox.has_queued(conn, conversation_id)
-            and not await _job_waiting(conn, key)
-        ):
-            await queue.enqueue(conn, SEND, {"conversation_id": conversation_id}, key=key, now=now)
+            ready = await _prepare(conn, sender, channel, item, key, now)
+            if isinstance(ready, _Call):
+                await outbox.record_attempt(conn, item.id, now)
+                return Outside(ready.send, ready.record)
+            step = ready
+        await _after(conn, step, conversation_id, key, now)
+        return None
 
     return send
 
 
-async def _attempt(
+async def _after(
+    conn: AsyncConnection, step: _Step, conversation_id: int, key: str, now: float
+) -> None:
+    """The next message needs a job of its own unless one already waits."""
+    if (
+        step is _Step.DONE
+        and await outbox.has_queued(conn, conversation_id)
+        and not await _job_waiting(conn, key)
+    ):
+        await queue.enqueue(conn, SEND, {"conversation_id": conversation_id}, key=key, now=now)
+
+
+async def _prepare(
     conn: AsyncConnection,
     sender: Sender,
     channel: outbox.SendingChannel,
     item: outbox.Outgoing,
     key: str,
     now: float,
-) -> _Step:
+) -> _Step | _Call:
+    """Everything decided before calling Meta: the policy (again), the token, the pacing."""
     decision = _decide(item.author, item.last_user_at, now, channel.has_human_agent)
     if isinstance(decision, Blocked):
         await outbox.record_failure(conn, item.id, MessageStatus.BLOCKED, decision.reason)
@@ -328,47 +351,98 @@ async def _attempt(
     if wait > 0:
         await _retry_at(conn, key, item.conversation_id, now + wait, page_wide=None)
         return _Step.WAITING
-    try:
-        result = await sender.client.send_message(
-            token,
-            item.psid,
-            item.message,
-            messaging_type=decision.messaging_type,
-            tag=decision.tag,
-            metadata=metadata_for(item.id),
-        )
-    except RetryLater as err:  # TransportError too: the echo settles whether it went out
-        return await _try_later(conn, sender, channel, item, key, err, now)
-    except TokenBroken as err:
-        reason = token_problem(err)
+    return _Call(sender, channel, item, key, decision, token)
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One Send API call, made outside the database transaction, and the recording of its
+    answer in the next one."""
+
+    sender: Sender
+    channel: outbox.SendingChannel
+    item: outbox.Outgoing
+    key: str
+    decision: Allowed
+    token: str
+
+    async def send(self) -> SendResult | GraphError:
+        try:
+            return await self.sender.client.send_message(
+                self.token,
+                self.item.psid,
+                self.item.message,
+                messaging_type=self.decision.messaging_type,
+                tag=self.decision.tag,
+                metadata=metadata_for(self.item.id),
+            )
+        except GraphError as err:
+            return err
+
+    async def record(
+        self, conn: AsyncConnection, answer: SendResult | GraphError, now: float
+    ) -> None:
+        step = await _record(conn, self, answer, now)
+        await _after(conn, step, self.item.conversation_id, self.key, now)
+
+
+async def _record(
+    conn: AsyncConnection, call: _Call, answer: SendResult | GraphError, now: float
+) -> _Step:
+    channel, item = call.channel, call.item
+    if isinstance(answer, TransportError) and answer.may_have_arrived:
+        # Meta may have delivered it: sending again could make a duplicate. The echo decides.
+        log.warning("message %s: outcome unknown (%s); waiting for its echo", item.id, answer)
+        return await _settle_unknown(conn, item, now, call.key, now)
+    if isinstance(answer, RetryLater):
+        return await _try_later(conn, call.sender, channel, item, call.key, answer, now)
+    if isinstance(answer, TokenBroken):
+        await outbox.record_try(conn, item.id, item.tries)  # not sent: the attempt is settled
+        reason = token_problem(answer)
         await outbox.flag_channel(conn, channel.id, outbox.RECONNECT_NEEDED, reason, now)
         log.warning("channel %s paused, reconnect needed: %s", channel.id, reason)
         return _Step.PAUSED
-    except UserUnreachable as err:
-        why = unreachable(err)
+    if isinstance(answer, UserUnreachable):
+        why = unreachable(answer)
         await outbox.mark_unreachable(conn, item.contact_id, why)
         await _fail(conn, item, f"Not delivered: {why}")
-    except WindowClosed:
+    elif isinstance(answer, WindowClosed):
         await _fail(conn, item, WINDOW_CLOSED)
-    except PermissionProblem as err:
-        if err.page_restricted:
+    elif isinstance(answer, PermissionProblem):
+        if answer.page_restricted:
             await outbox.flag_channel(conn, channel.id, outbox.RESTRICTED, RESTRICTED_PAGE, now)
-        await _fail(conn, item, permission_problem(err))
-    except BadRequest as err:
-        await _fail(conn, item, f"Not sent: Messenger does not accept this message: {err}")
-    except GraphError as err:  # no other kind exists today; a new one must still end visibly
-        await _fail(conn, item, f"Not sent: {err}")
+        await _fail(conn, item, permission_problem(answer))
+    elif isinstance(answer, BadRequest):
+        await _fail(conn, item, f"Not sent: Messenger does not accept this message: {answer}")
+    elif isinstance(answer, GraphError):  # no other kind exists today; it must still end visibly
+        await _fail(conn, item, f"Not sent: {answer}")
     else:
         await outbox.record_sent(
             conn,
             item.id,
-            result.message_id,
+            answer.message_id,
             now,
-            messaging_type=decision.messaging_type,
-            tag=decision.tag,
+            messaging_type=call.decision.messaging_type,
+            tag=call.decision.tag,
         )
         if channel.status == outbox.RESTRICTED:  # a send got through: Meta lifted it
             await outbox.flag_channel(conn, channel.id, outbox.ACTIVE, None, now)
+    return _Step.DONE
+
+
+async def _settle_unknown(
+    conn: AsyncConnection, item: outbox.Outgoing, started: float, key: str, now: float
+) -> _Step:
+    """A send begun at `started` whose outcome is unknown. Its echo, if Meta accepted it, files
+    the `mid` onto the message (then the next job finds it sent). Without an echo after
+    ECHO_GRACE the message fails with a plain reason, and is NOT sent again: a customer getting
+    a reply twice is worse than a failed message a person can see and retry. An echo that comes
+    even later still turns it into sent (`core.models`)."""
+    settle_at = started + ECHO_GRACE
+    if now < settle_at:
+        await _retry_at(conn, key, item.conversation_id, settle_at, page_wide=None)
+        return _Step.WAITING
+    await _fail(conn, item, OUTCOME_UNKNOWN)
     return _Step.DONE
 
 
@@ -455,6 +529,11 @@ async def _job_waiting(conn: AsyncConnection, key: str) -> bool:
 
 # --- what people read ------------------------------------------------------------------------
 
+OUTCOME_UNKNOWN = (
+    "Maybe not sent: Frontdesk was interrupted while handing this message to Messenger, and "
+    "Messenger never confirmed it. It was not sent again, so that the customer never gets it "
+    "twice; send it again if it did not arrive."
+)
 WINDOW_CLOSED = (
     "Not sent: outside the 24-hour window. Messenger accepts replies only within 24 hours of "
     "the customer's last message; the customer must write again first."
