@@ -151,7 +151,8 @@ jobs = Table(
     Column("last_error", Text, nullable=True),
     Column("created_at", Double, nullable=False),
     Column("finished_at", Double, nullable=True),
-    Index("ix_jobs_claim", "state", "run_at"),
+    # Claims walk the ready jobs in id order (`workers.queue.claim`) and stop at the first few.
+    Index("ix_jobs_claim", "state", "id"),
     Index("ix_jobs_key_state", "key", "state"),
 )
 
