@@ -12,15 +12,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from .messenger import SendClient
+from .messenger import GraphClient, SendClient
 from .settings import DEFAULT_GRAPH_URL, Settings
 from .store.db import create_engine
+from .store.media import MediaStore
 from .store.meta_apps import MetaApp
 from .store.passwords import Passwords
 from .store.secrets import Secrets
 from .web.console import Console, ConsoleConfig, console_routes
 from .web.health import Health
 from .web.webhook import Intake
+from .workers.download import Downloader
+from .workers.enrich import Enricher
 from .workers.jobs import job_handlers
 from .workers.loop import Worker
 from .workers.sending import Sender
@@ -33,6 +36,16 @@ def build_sender(settings: Settings, http: httpx.AsyncClient) -> Sender:
     """The send job's tools: the Send API over `http`, and the keys that open Page tokens."""
     return Sender(
         SendClient(http, settings.graph_url, settings.graph_version), Secrets(settings.secret_keys)
+    )
+
+
+def build_enricher(settings: Settings, http: httpx.AsyncClient) -> Enricher:
+    """The profile and media jobs' tools: Graph over `http`, the Page tokens' keys, and the
+    downloader into `<data dir>/media/`."""
+    return Enricher(
+        GraphClient(http, settings.graph_url, settings.graph_version),
+        Secrets(settings.secret_keys),
+        Downloader(http, MediaStore(settings.data_dir / "media"), graph_url=settings.graph_url),
     )
 
 
@@ -50,7 +63,7 @@ def build_console_config(settings: Settings) -> ConsoleConfig:
     return ConsoleConfig(settings.public_url, operator, graph_urls)
 
 
-
+def create_app(
     settings: Settings,
     *,
     engine: AsyncEngine | None = None,
@@ -77,7 +90,11 @@ def build_console_config(settings: Settings) -> ConsoleConfig:
     )
     health = Health(engine, intake, clock)
     with_worker = settings.runs_worker_in_process if run_worker is None else run_worker
-    handlers = job_handlers(settings.meta_app_id, sender=build_sender(settings, http))
+    handlers = job_handlers(
+        settings.meta_app_id,
+        sender=build_sender(settings, http),
+        enricher=build_enricher(settings, http),
+    )
     worker = Worker(
         engine,
         handlers,

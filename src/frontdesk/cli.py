@@ -243,7 +243,7 @@ def _worker(args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
-    from .app import SEND_TIMEOUT, build_sender
+    from .app import SEND_TIMEOUT, build_enricher, build_sender
     from .store.db import create_engine
     from .workers.jobs import job_handlers
     from .workers.loop import Worker
@@ -253,7 +253,11 @@ def _worker(args: argparse.Namespace) -> int:
     async def run() -> None:
         engine = create_engine(settings.database_url)
         http = httpx.AsyncClient(timeout=SEND_TIMEOUT)
-        handlers = job_handlers(settings.meta_app_id, sender=build_sender(settings, http))
+        handlers = job_handlers(
+            settings.meta_app_id,
+            sender=build_sender(settings, http),
+            enricher=build_enricher(settings, http),
+        )
         worker = Worker(
             engine, handlers, concurrency=settings.workers, lease=settings.job_lease_seconds
         )

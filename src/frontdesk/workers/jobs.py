@@ -1,5 +1,6 @@
 """Named jobs: the `event` job files a stored webhook event and drives its conversation (handoff,
-the linked handler, its replies into the outbox); the `send` job is in `sending`."""
+the linked handler, its replies into the outbox); the `send` job is in `sending`, the `profile`
+and `media` jobs it enqueues are in `enrich`."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ from frontdesk.messenger import (
 from frontdesk.store import conversations as store
 from frontdesk.store import outbox
 
-from . import sending
+from . import enrich, sending
 from .loop import JobHandler, PermanentFailure
 from .queue import Job
 
@@ -79,7 +80,11 @@ def _event_of(payload: Mapping[str, Any]) -> Event:
     return events[0]
 
 
-def event_job(our_app_id: str, handlers: Mapping[LinkKind, Handler]) -> JobHandler:
+def event_job(
+    our_app_id: str, handlers: Mapping[LinkKind, Handler], *, enriching: bool = False
+) -> JobHandler:
+    """With `enriching`, a newly filed message also enqueues its `profile` and `media` jobs."""
+
     async def process_event(conn: AsyncConnection, job: Job, now: float) -> None:
         event = _event_of(job.payload)
         channel = await store.channel_for_page(conn, str(job.payload["page_id"]))
@@ -89,9 +94,15 @@ def event_job(our_app_id: str, handlers: Mapping[LinkKind, Handler]) -> JobHandl
         if isinstance(event, MessageEvent | PostbackEvent):
             message_id = await _inbound(conn, thread, event, now)
             if message_id is not None:
+                if enriching:
+                    await enrich.queue_profile(conn, thread.contact_id, now)
+                    if isinstance(event, MessageEvent):
+                        await enrich.queue_media(conn, message_id, _attachments(event), now)
                 await _converse(conn, channel, thread, event, message_id, handlers, now)
         elif isinstance(event, EchoEvent):
-            await _echo(conn, thread, event, our_app_id, now)
+            message_id = await _echo(conn, thread, event, our_app_id, now)
+            if message_id is not None and enriching:
+                await enrich.queue_media(conn, message_id, _attachments(event), now)
         elif isinstance(event, DeliveryEvent):
             await store.mark_outbound(
                 conn, thread, event.watermark, MessageStatus.DELIVERED, now, event.mids
@@ -231,19 +242,20 @@ async def _hand_off(
 
 async def _echo(
     conn: AsyncConnection, thread: store.Thread, event: EchoEvent, our_app_id: str, now: float
-) -> None:
+) -> int | None:
+    """File an echo; the id of the message it stored, None when it was one already stored."""
     if await store.has_message(conn, thread.channel_id, event.mid):
         # Our own send, filed under its mid by the send job, or a redelivered echo. Meta's
         # time is what read receipts go by.
         await outbox.note_echo_time(conn, thread.channel_id, event.mid, event.timestamp)
-        return
+        return None
     ours = event.app_id is not None and event.app_id == our_app_id
     sent = sending.message_of_metadata(event.metadata) if ours else None
     if sent is not None and await outbox.match_echo(
         conn, thread.channel_id, sent, event.mid, event.timestamp, now
     ):
-        return  # our send, whose own record is not committed yet (or was lost in a crash)
-    await store.add_message(
+        return None  # our send, whose own record is not committed yet (or was lost in a crash)
+    message_id = await store.add_message(
         conn,
         thread,
         now,
@@ -260,6 +272,7 @@ async def _echo(
         # A person answered from Meta's Page Inbox (or another app did): a human has it now.
         state = await store.handoff_of(conn, thread.conversation_id)
         await _hand_off(conn, thread, state, PageInboxReplied(), now)
+    return message_id
 
 
 def _asks_for_human(event: MessageEvent | PostbackEvent) -> str | None:
@@ -315,10 +328,21 @@ def job_handlers(
     *,
     sender: sending.Sender | None = None,
     handlers: Mapping[LinkKind, Handler] | None = None,
+    enricher: enrich.Enricher | None = None,
 ) -> dict[str, JobHandler]:
-    """Every job kind a worker runs. Without a `sender` no `send` job runs: composition roots
-    always give one (tests of intake alone need none)."""
-    kinds = {"event": event_job(our_app_id, default_handlers() if handlers is None else handlers)}
+    """Every job kind a worker runs. Without a `sender` no `send` job runs, and without an
+    `enricher` no profiles are fetched nor attachments downloaded (nor enqueued): composition
+    roots always give both (tests of intake alone need neither)."""
+    kinds = {
+        "event": event_job(
+            our_app_id,
+            default_handlers() if handlers is None else handlers,
+            enriching=enricher is not None,
+        )
+    }
     if sender is not None:
         kinds[sending.SEND] = sending.send_job(sender)
+    if enricher is not None:
+        kinds[enrich.PROFILE] = enrich.profile_job(enricher)
+        kinds[enrich.MEDIA] = enrich.media_job(enricher)
     return kinds
