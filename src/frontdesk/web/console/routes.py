@@ -100,19 +100,24 @@ def gate(
             )
         except FormRefused as err:
             response = _error(
-                console, ask, err.status, "This form cannot be read", f"{str(err).capitalize()}."
+                console, ask, err.status, "This form cannot be read", f"{_sentence(err)}."
             )
         except NotFound:
             response = _error(
                 console, ask, 404, "Not found", "There is nothing here, or not for your account."
             )
         except Forbidden as err:
-            response = _error(console, ask, 403, "Not allowed", f"{str(err).capitalize()}.")
+            response = _error(console, ask, 403, "Not allowed", f"{_sentence(err)}.")
         if visit.new_form_cookie:
             console.cookies.set_form(response, visit.form_token)
         return response
 
     return endpoint
+
+
+def _sentence(err: Exception) -> str:
+    text = str(err)
+    return text[:1].upper() + text[1:]
 
 
 def _redirect_to_login(target: str | None) -> Response:

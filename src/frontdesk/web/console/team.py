@@ -63,8 +63,11 @@ async def invite(console: Console, ask: Ask) -> Response:
         return await _render(console, ask, 400)
     now = console.clock()
     async with console.engine.begin() as conn:
-        if await accounts.user_by_email(conn, email) is not None:
-            form.fail("email", "This address already has an account.")
+        member = await accounts.user_by_email(conn, email)
+        # Only this workspace's people are named: whether an address has an account in
+        # another workspace is that workspace's business (the invitee learns it on the link).
+        if member is not None and member[0].workspace_id == user.workspace_id:
+            form.fail("email", "This address is already in the team.")
             token = None
         else:
             _, token = await accounts.invite(

@@ -1,0 +1,240 @@
+"""Tenant isolation, route by route: a person of one workspace reaches nothing of another's.
+
+Every console route is listed below, once. A route that names an id (AIMED) is called by a
+person of workspace "Ours" with the id of workspace "Theirs"'s thing: the answer must be 404,
+the same as for an id that exists nowhere, and Theirs's rows must be unchanged. A route that
+names no id (OWN) acts on the caller's workspace by construction; it is called too, and must
+show nothing of Theirs and change nothing of it. PUBLIC routes serve people without a session.
+
+Adding a console route without listing it here fails `test_every_console_route_is_listed`:
+later issues extend AIMED (channels, conversations, …) as they add routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from starlette.routing import Route
+
+from frontdesk.core.people import Role
+from frontdesk.store import accounts, meta_apps
+from frontdesk.store.secrets import Secrets
+from frontdesk.store.tables import (
+    channels,
+    invitations,
+    sessions,
+    users,
+    workspaces,
+)
+from frontdesk.store.tables import (
+    meta_apps as meta_apps_table,
+)
+
+from .conftest import Site, csrf_of
+
+pytestmark = pytest.mark.db
+
+NOT_CONSOLE = {
+    ("GET", "/webhooks/messenger"),
+    ("POST", "/webhooks/messenger"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+}
+
+
+@dataclass(frozen=True)
+class Theirs:
+    """The other workspace's things, by id."""
+
+    workspace_id: int
+    owner_id: int
+    agent_id: int
+    channel_id: int
+    invitation_id: int
+
+
+MISSING = Theirs(0, 999_999, 999_998, 999_997, 999_996)
+"""Ids that exist nowhere: the answer must not differ from Theirs's."""
+
+Aim = Callable[[Theirs], tuple[str, dict[str, str]]]
+
+AIMED: dict[tuple[str, str], Aim] = {
+    ("GET", "/channels/{channel_id:int}"): lambda t: (f"/channels/{t.channel_id}", {}),
+    ("POST", "/team/members/{member_id:int}/role"): lambda t: (
+        f"/team/members/{t.agent_id}/role",
+        {"role": "admin"},
+    ),
+    ("POST", "/team/members/{member_id:int}/remove"): lambda t: (
+        f"/team/members/{t.agent_id}/remove",
+        {},
+    ),
+    ("POST", "/team/invitations/{invitation_id:int}/revoke"): lambda t: (
+        f"/team/invitations/{t.invitation_id}/revoke",
+        {},
+    ),
+}
+
+OWN: dict[tuple[str, str], dict[str, str]] = {
+    ("GET", "/"): {},
+    ("GET", "/team"): {},
+    ("POST", "/team/invitations"): {"email": "new@ours.test", "role": "agent"},
+    ("GET", "/settings/meta"): {},
+    ("POST", "/settings/meta"): {
+        "source": "own",
+        "app_id": "555",
+        "app_secret": "ours-secret-123456",
+        "graph_url": "https://graph.facebook.com",
+        "graph_version": "v25.0",
+    },
+    ("POST", "/settings/meta/verify-token"): {},
+    ("GET", "/account"): {},
+    ("POST", "/account/password"): {
+        "current": "correct horse battery staple",
+        "password": "another long password",
+        "confirm": "another long password",
+    },
+    ("POST", "/logout"): {},
+}
+
+PUBLIC = {
+    ("GET", "/setup"),
+    ("POST", "/setup"),
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("GET", "/invitations/{token}"),
+    ("POST", "/invitations/{token}"),
+}
+
+
+def console_routes(site: Site) -> set[tuple[str, str]]:
+    found = set()
+    for route in site.app.routes:
+        if isinstance(route, Route):
+            for method in route.methods or ():
+                if method != "HEAD":
+                    found.add((method, route.path))
+    return found - NOT_CONSOLE
+
+
+async def two_workspaces(site: Site) -> Theirs:
+    await site.member("Ours", "owner@ours.test")
+    await site.member("Ours", "agent@ours.test", Role.AGENT)
+    ours = await site.member("Ours", "admin@ours.test", Role.ADMIN)
+    await site.channel(ours.workspace_id, "111", "Our Page")
+    owner = await site.member("Theirs", "owner@theirs.test", name="Their Owner")
+    agent = await site.member("Theirs", "agent@theirs.test", Role.AGENT, name="Their Agent")
+    channel_id = await site.channel(owner.workspace_id, "222", "Their Page")
+    keys = Secrets(site.settings.secret_keys)
+    async with site.engine.begin() as conn:
+        invitation, _ = await accounts.invite(
+            conn,
+            owner.workspace_id,
+            "guest@theirs.test",
+            Role.AGENT,
+            owner.id,
+            site.clock(),
+            lifetime=3600,
+        )
+        await meta_apps.save_own_app(
+            conn,
+            keys,
+            owner.workspace_id,
+            site.clock(),
+            in_use=True,
+            app_id="777",
+            app_secret="their-secret-123456",
+            graph_url="https://graph.facebook.com",
+            graph_version="v25.0",
+        )
+    return Theirs(owner.workspace_id, owner.id, agent.id, channel_id, invitation.id)
+
+
+async def snapshot(site: Site, workspace_id: int) -> dict[str, Any]:
+    """Every row of the workspace, and the sessions of its people."""
+    async with site.engine.begin() as conn:
+        people = select(users.c.id).where(users.c.workspace_id == workspace_id)
+        rows = {
+            "workspace": (
+                await conn.execute(select(workspaces).where(workspaces.c.id == workspace_id))
+            ).all(),
+            "users": (
+                await conn.execute(select(users).where(users.c.workspace_id == workspace_id))
+            ).all(),
+            "sessions": (
+                await conn.execute(select(sessions).where(sessions.c.user_id.in_(people)))
+            ).all(),
+            "channels": (
+                await conn.execute(select(channels).where(channels.c.workspace_id == workspace_id))
+            ).all(),
+            "invitations": (
+                await conn.execute(
+                    select(invitations).where(invitations.c.workspace_id == workspace_id)
+                )
+            ).all(),
+            "meta_apps": (
+                await conn.execute(
+                    select(meta_apps_table).where(meta_apps_table.c.workspace_id == workspace_id)
+                )
+            ).all(),
+        }
+    return {name: sorted(map(tuple, found)) for name, found in rows.items()}
+
+
+def test_every_console_route_is_listed(site: Site) -> None:
+    listed = set(AIMED) | set(OWN) | PUBLIC
+    assert console_routes(site) == listed
+    assert not set(AIMED) & set(OWN)
+
+
+@pytest.mark.parametrize("role", ["owner@ours.test", "admin@ours.test", "agent@ours.test"])
+@pytest.mark.parametrize("route", sorted(AIMED), ids=lambda r: f"{r[0]} {r[1]}")
+async def test_an_id_of_another_workspace_is_not_found(
+    site: Site, route: tuple[str, str], role: str
+) -> None:
+    theirs = await two_workspaces(site)
+    # Their owner is signed in too: their session must survive whatever we try.
+    await site.signed_in("owner@theirs.test")
+    before = await snapshot(site, theirs.workspace_id)
+    browser = await site.signed_in(role)
+    token = csrf_of((await browser.get("/account")).text)
+    answers = []
+    for target in (theirs, MISSING):
+        path, data = AIMED[route](target)
+        if route[0] == "GET":
+            answer = await browser.get(path)
+        else:
+            answer = await browser.post(path, {"csrf_token": token, **data})
+        answers.append(answer)
+        assert answer.status_code == 404, (path, answer.status_code)
+        for name in ("Their Page", "Their Owner", "Their Agent", "theirs.test", "222"):
+            assert name not in answer.text
+    # Theirs and nowhere look exactly alike.
+    assert answers[0].text == answers[1].text
+    assert await snapshot(site, theirs.workspace_id) == before
+
+
+@pytest.mark.parametrize("route", sorted(OWN), ids=lambda r: f"{r[0]} {r[1]}")
+async def test_a_route_without_an_id_shows_and_changes_nothing_of_another_workspace(
+    site: Site, route: tuple[str, str]
+) -> None:
+    theirs = await two_workspaces(site)
+    await site.signed_in("owner@theirs.test")
+    before = await snapshot(site, theirs.workspace_id)
+    browser = await site.signed_in("owner@ours.test")
+    method, path = route
+    if method == "GET":
+        answer = await browser.get(path)
+        assert answer.status_code == 200
+        assert "Our Page" in answer.text or path != "/"
+    else:
+        token = csrf_of((await browser.get("/account")).text)
+        answer = await browser.post(path, {"csrf_token": token, **OWN[route]})
+        assert answer.status_code in (201, 303), answer.text
+    for name in ("Their Page", "Their Owner", "Their Agent", "theirs.test", "their-secret", "777"):
+        assert name not in answer.text
+    assert await snapshot(site, theirs.workspace_id) == before
