@@ -64,7 +64,8 @@ async def save(console: Console, ask: Ask) -> Response:
         return await _render(console, ask, 400)
     async with console.engine.begin() as conn:
         own = await meta_apps.own_app(conn, console.keys, workspace_id)
-        if source == "own" and not secret and (own is None or not own.secret_is_set):
+        missing_secret = source == "own" and not secret and (own is None or not own.secret_is_set)
+        if missing_secret:
             form.fail("app_secret", "Paste the App secret: it is needed once.")
         elif source == "own":
             await meta_apps.save_own_app(
@@ -91,7 +92,7 @@ async def save(console: Console, ask: Ask) -> Response:
                 graph_url=own.graph_url,
                 graph_version=own.graph_version,
             )
-    if not form.ok:
+    if missing_secret:
         # Rendered once the transaction is over: the page reads the settings again, and on
         # SQLite a second connection would wait for this one.
         return await _render(console, ask, 400)
