@@ -1,9 +1,11 @@
 """`make run`: `frontdesk dev` starts Frontdesk and the emulator wired together, the demo Page
-connected, so a message typed as a customer is stored at once; Ctrl-C stops both, and the next
-start carries on with the same channel and history. Real subprocess, loopback HTTP, SQLite."""
+connected, so a message typed as a customer is stored at once (a photo is kept in data/media,
+the sender gets a name); Ctrl-C stops both, and the next start carries on with the same channel
+and history. Real subprocess, loopback HTTP, SQLite."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shlex
@@ -286,3 +288,69 @@ def test_the_database_of_a_running_dev_is_the_one_frontdesk_dev_reports(
     metrics = httpx.get(dev.frontdesk + "/metrics", timeout=10).text
     assert "frontdesk_events_received_total 1\n" in metrics
     assert dev.stop() == 0
+
+
+def enriched(database: Path) -> tuple[list[Any], Any, Any]:
+    """The latest message's attachments, and the one contact's name and picture, as stored."""
+    engine = create_engine(f"sqlite:///{database}")
+    try:
+        with engine.connect() as conn:
+            latest = conn.execute(
+                select(messages.c.attachments).order_by(messages.c.id.desc()).limit(1)
+            ).scalar_one_or_none()
+            # The only contact so far: João, on the demo Page.
+            contact = conn.execute(select(contacts.c.name, contacts.c.profile_pic)).first()
+    finally:
+        engine.dispose()
+    name, picture = contact if contact is not None else (None, None)
+    return latest or [], name, picture
+
+
+def test_a_photo_sent_in_messenger_is_kept_in_data_media_and_the_sender_is_named(
+    tmp_path: Path, devs: list[Dev]
+) -> None:
+    """The Messenger client's way (upload to the emulator's CDN, then send), real processes: the
+    emulator on 127.0.0.1 is where Graph is, so its CDN and avatars are downloaded from."""
+    dev = start(devs, tmp_path)
+    data = tmp_path / "data"
+    photo = b"\x89PNG\r\n\x1a\n" + os.urandom(4096)
+    uploaded = httpx.post(
+        dev.emulator + "/_emulator/act/upload",
+        files={"file": ("tee.png", photo, "image/png")},
+        timeout=10,
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    sent = httpx.post(
+        dev.emulator + "/_emulator/act/message",
+        json={"page_id": DEMO_PAGE_ID, "person_id": JOAO, "attachments": [uploaded.json()]},
+        timeout=10,
+    )
+    assert sent.status_code == 200, sent.text
+
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        attachments, name, picture = (
+            enriched(data / "frontdesk.db")
+            if (data / "frontdesk.db").exists()
+            else ([], None, None)
+        )
+        if attachments and "stored" in attachments[0] and name is not None:
+            break
+        assert dev.process.poll() is None, dev.stderr()
+        assert time.monotonic() < deadline, f"not enriched in {DEADLINE} s: {attachments}"
+        time.sleep(0.05)  # polling with a deadline
+
+    digest = hashlib.sha256(photo).hexdigest()
+    assert attachments[0]["stored"] == {
+        "sha256": digest,
+        "size": len(photo),
+        "content_type": "image/png",
+        "name": "tee.png",
+    }
+    assert (data / "media" / digest[:2] / digest).read_bytes() == photo
+    assert name == "João Pereira"
+    assert picture is not None
+    avatar = picture.removeprefix("media:")
+    assert (data / "media" / avatar[:2] / avatar).is_file()
+    assert dev.stop() == 0
+    assert dev.stderr() == ""  # no warning: nothing was refused or retried
