@@ -332,6 +332,7 @@ def parser() -> argparse.ArgumentParser:
     clock.add_argument("--url", default="http://127.0.0.1:8081")
     clock.set_defaults(run=_emulator_clock)
     _core_commands(commands)
+    _admin_commands(commands)
     return root
 
 
@@ -353,6 +354,54 @@ def _core_commands(commands: Any) -> None:
     dev.add_argument("--emulator-port", type=_port, default=8081, help="the emulator's port")
     dev.add_argument("--log-level", default="warning", choices=LOG_LEVELS)
     dev.set_defaults(run=_dev)
+
+
+def _admin(args: argparse.Namespace) -> int:
+    from . import admin
+    from .core.people import Role
+
+    settings = _settings()
+    try:
+        password = admin.read_password(args.password_stdin, sys.stdin)
+        if args.action == "create":
+            done = admin.create(
+                settings.database_url,
+                email=args.email,
+                workspace=args.workspace,
+                role=Role(args.role),
+                name=args.name,
+                password=password,
+            )
+        else:
+            done = admin.reset_password(settings.database_url, email=args.email, password=password)
+    except admin.AdminError as err:
+        print(f"frontdesk admin {args.action}: {err}", file=sys.stderr)
+        return err.code
+    print(f"frontdesk: {done}")
+    return 0
+
+
+def _admin_commands(commands: Any) -> None:
+    admin = commands.add_parser("admin", help="make console accounts, reset passwords")
+    actions = admin.add_subparsers(dest="action", required=True)
+    create = actions.add_parser(
+        "create", help="add a person to a workspace (a new workspace starts with its owner)"
+    )
+    create.add_argument("--email", required=True)
+    create.add_argument("--workspace", required=True, help="its name; made if it does not exist")
+    create.add_argument("--role", choices=["owner", "admin", "agent"], default="owner")
+    create.add_argument("--name", help="the person's name (default: the address before the @)")
+    reset = actions.add_parser(
+        "reset-password", help="set a new password and sign the account out everywhere"
+    )
+    reset.add_argument("--email", required=True)
+    for action in (create, reset):
+        action.add_argument(
+            "--password-stdin",
+            action="store_true",
+            help="read the password from the first line of stdin instead of asking twice",
+        )
+        action.set_defaults(run=_admin)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
