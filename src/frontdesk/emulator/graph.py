@@ -219,6 +219,7 @@ class Graph:
         if parts[:2] == ["oauth", "access_token"] and method in ("GET", "POST"):
             return await self.oauth_access_token(params), {}
         if parts == ["debug_token"] and method == "GET":
+            await meta.gate("debug_token")  # listed in faults.ENDPOINTS: injectable like the rest
             return self.debug_token(params, token), {}
         if not parts:
             raise errors.unsupported_method(method, "")
