@@ -22,6 +22,8 @@ from .store.secrets import Secrets
 from .web.console import Console, ConsoleConfig, console_routes
 from .web.health import Health
 from .web.webhook import Intake
+from .workers.checkup import Checkup
+from .workers.doctor import Doctor, Setup
 from .workers.download import Downloader
 from .workers.enrich import Enricher
 from .workers.jobs import job_handlers
@@ -47,6 +49,24 @@ def build_enricher(settings: Settings, http: httpx.AsyncClient) -> Enricher:
         Secrets(settings.secret_keys),
         Downloader(http, MediaStore(settings.data_dir / "media"), graph_url=settings.graph_url),
     )
+
+
+def doctor_setup(settings: Settings) -> Setup:
+    """What the connection doctor checks against: the operator's Meta app (a workspace's own
+    app, when it has one, is read with each channel) and this Frontdesk's webhook address."""
+    operator = MetaApp(
+        settings.meta_app_id,
+        settings.meta_app_secret,
+        settings.meta_verify_token,
+        settings.graph_url,
+        settings.graph_version,
+    )
+    return Setup(operator, f"{settings.public_url}/webhooks/messenger")
+
+
+def build_checkup(settings: Settings, http: httpx.AsyncClient) -> Checkup:
+    """The `doctor` job's tools: the doctor over `http`, and the keys that open Page tokens."""
+    return Checkup(Doctor(http, doctor_setup(settings)), Secrets(settings.secret_keys))
 
 
 def build_console_config(settings: Settings) -> ConsoleConfig:
@@ -94,6 +114,7 @@ def create_app(
         settings.meta_app_id,
         sender=build_sender(settings, http),
         enricher=build_enricher(settings, http),
+        doctor=build_checkup(settings, http),
     )
     worker = Worker(
         engine,

@@ -243,7 +243,7 @@ def _worker(args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
-    from .app import SEND_TIMEOUT, build_enricher, build_sender
+    from .app import SEND_TIMEOUT, build_checkup, build_enricher, build_sender
     from .store.db import create_engine
     from .workers.jobs import job_handlers
     from .workers.loop import Worker
@@ -257,6 +257,7 @@ def _worker(args: argparse.Namespace) -> int:
             settings.meta_app_id,
             sender=build_sender(settings, http),
             enricher=build_enricher(settings, http),
+            doctor=build_checkup(settings, http),
         )
         worker = Worker(
             engine, handlers, concurrency=settings.workers, lease=settings.job_lease_seconds

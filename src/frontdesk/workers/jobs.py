@@ -43,7 +43,7 @@ from frontdesk.messenger import (
 from frontdesk.store import conversations as store
 from frontdesk.store import outbox
 
-from . import enrich, sending
+from . import checkup, enrich, sending
 from .loop import JobHandler, PermanentFailure
 from .queue import Job
 
@@ -329,10 +329,12 @@ def job_handlers(
     sender: sending.Sender | None = None,
     handlers: Mapping[LinkKind, Handler] | None = None,
     enricher: enrich.Enricher | None = None,
+    doctor: checkup.Checkup | None = None,
 ) -> dict[str, JobHandler]:
     """Every job kind a worker runs. Without a `sender` no `send` job runs, and without an
-    `enricher` no profiles are fetched nor attachments downloaded (nor enqueued): composition
-    roots always give both (tests of intake alone need neither)."""
+    `enricher` no profiles are fetched nor attachments downloaded (nor enqueued), without a
+    `doctor` no channel is re-examined: composition roots always give all three (tests of
+    intake alone need none)."""
     kinds = {
         "event": event_job(
             our_app_id,
@@ -345,4 +347,6 @@ def job_handlers(
     if enricher is not None:
         kinds[enrich.PROFILE] = enrich.profile_job(enricher)
         kinds[enrich.MEDIA] = enrich.media_job(enricher)
+    if doctor is not None:
+        kinds[checkup.DOCTOR] = checkup.doctor_job(doctor)
     return kinds
