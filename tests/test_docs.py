@@ -1,4 +1,4 @@
-"""What README.md, docs/architecture.md and docs/operations.md claim, checked against the code:
+"""What README.md and docs/ (architecture, operations, console) claim, checked against the code:
 commands parse, make targets exist, every FRONTDESK_* variable documented is the set that
 `load_settings` reads, endpoints are routed, metrics are the ones served, files exist."""
 
@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
 OPERATIONS = ROOT / "docs" / "operations.md"
-DOCS = (README, ARCHITECTURE, OPERATIONS)
+CONSOLE = ROOT / "docs" / "console.md"
+DOCS = (README, ARCHITECTURE, OPERATIONS, CONSOLE)
 
 
 def read(doc: Path) -> str:
@@ -216,3 +217,27 @@ def test_every_module_the_architecture_page_names_exists() -> None:
             assert hasattr(module, attribute), f"architecture.md names {name}.{attribute}"
             checked += 1
     assert checked >= 20
+
+
+# --- the console's pages -----------------------------------------------------------------------
+
+
+def test_the_console_doc_lists_exactly_the_console_routes(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=f"sqlite:///{tmp_path}/x.db",
+        secret_keys=(Fernet.generate_key().decode(),),
+    )
+    app = create_app(settings)
+    served = {
+        (method, re.sub(r":\w+\}", "}", route.path))
+        for route in app.routes
+        if isinstance(route, Route) and route.endpoint.__module__ == "frontdesk.web.console.routes"
+        for method in route.methods or ()
+        if method != "HEAD"
+    }
+    documented = set(re.findall(r"`(GET|POST) (/[^`]*)`", read(CONSOLE)))
+    assert len(served) >= 15
+    assert documented == served
+    commands = {" ".join(shlex.split(line)[1:3]) for line in command_lines(read(CONSOLE))}
+    assert {"admin create", "admin reset-password"} <= commands

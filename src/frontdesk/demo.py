@@ -9,6 +9,10 @@ subscription with every field Frontdesk reads, and the channel stored with its P
 encrypted. Doing all of it on every start is what makes a restart safe: each step replaces what
 the previous run left, and the channel keeps its id and its conversations.
 
+The channel is stored without a workspace when none exists yet: the console's first run (or
+`frontdesk admin create`) makes the first workspace, which adopts it. Later starts find the
+channel by its Page id and keep its workspace.
+
 The emulator's world is saved to `<data dir>/emulator.yaml` on shutdown and loaded from there on
 the next start, so its tokens and transcripts survive a restart as Frontdesk's database does.
 """
@@ -365,6 +369,7 @@ def _banner(out: TextIO, settings: Settings, addresses: Addresses, page: PageAcc
     lines = [
         f"Frontdesk on {fd}, wired to the Meta emulator on {emu}",
         f"  {name} ({page.id}) is connected: its webhooks go to {fd}/webhooks/messenger",
+        f"  Console          {fd}/  (log in, or on the first visit create the owner)",
         f"  Messenger client {emu}/messenger  (write to {name} as a customer)",
         f"  Emulator console {emu}/console",
         f"  Readiness        {fd}/readyz",

@@ -354,3 +354,51 @@ def test_a_photo_sent_in_messenger_is_kept_in_data_media_and_the_sender_is_named
     assert (data / "media" / avatar[:2] / avatar).is_file()
     assert dev.stop() == 0
     assert dev.stderr() == ""  # no warning: nothing was refused or retried
+
+
+def console_form(
+    browser: httpx.Client, page: str, action: str, data: dict[str, str]
+) -> httpx.Response:
+    """Fill in a console form as a browser does: its CSRF token, and our Origin."""
+    shown = browser.get(page)
+    assert shown.status_code == 200, shown.text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', shown.text)
+    assert token, f"no form on {page}"
+    return browser.post(
+        action,
+        data={"csrf_token": token.group(1), **data},
+        headers={"origin": str(browser.base_url).rstrip("/")},
+    )
+
+
+def test_the_first_visit_to_the_console_makes_the_owner_who_gets_the_demo_page(
+    tmp_path: Path, devs: list[Dev]
+) -> None:
+    dev = start(devs, tmp_path)
+    login = {"email": "morgan@example.com", "password": "correct horse battery staple"}
+    with httpx.Client(base_url=dev.frontdesk, timeout=10) as browser:
+        assert browser.get("/").headers["location"] == "/login"
+        assert browser.get("/login").headers["location"] == "/setup"
+        made = console_form(
+            browser,
+            "/setup",
+            "/setup",
+            {
+                "workspace": "Lisbon Tees",
+                "name": "Morgan Reyes",
+                **login,
+                "confirm": login["password"],
+            },
+        )
+        assert made.headers["location"] == "/login?done=setup", made.text
+        assert console_form(browser, "/login", "/login", login).status_code == 303
+        home = browser.get("/")
+        assert "Lisbon Tees" in home.text
+        assert DEMO_PAGE_ID in home.text
+    assert dev.stop() == 0
+    # The next start reconnects the Page; it stays the workspace's.
+    again = start(devs, tmp_path)
+    with httpx.Client(base_url=again.frontdesk, timeout=10) as browser:
+        assert console_form(browser, "/login", "/login", login).status_code == 303
+        assert DEMO_PAGE_ID in browser.get("/").text
+    assert again.stop() == 0
