@@ -8,7 +8,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -73,6 +73,19 @@ class Worker:
         self._wake = asyncio.Event()
         self.processed = 0
         self.failed = 0
+        self._turn: contextlib.AbstractAsyncContextManager[Any] = (
+            asyncio.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        )
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction of this worker's. On SQLite they go one at a time: the database has
+        one writer, and a worker holding several places in the connection pool's queue would
+        make the webhook intake (one writer of its own) wait behind all of them. One at a time,
+        the two alternate, and the intake waits for one job at most (docs/performance.md).
+        Calls to Meta happen outside transactions, so they still overlap."""
+        async with self._turn, self.engine.begin() as conn:
+            yield conn
 
     def wake(self) -> None:
         """New jobs were committed: look now instead of after the idle sleep."""
@@ -91,7 +104,7 @@ class Worker:
                 free = self.concurrency - len(running)
                 claimed: list[Job] = []
                 if free > 0:
-                    async with self.engine.begin() as conn:
+                    async with self._transaction() as conn:
                         claimed = await queue.claim(
                             conn, self.id, self.clock(), limit=free, lease=self.lease
                         )
@@ -112,7 +125,7 @@ class Worker:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
-            async with self.engine.begin() as conn:
+            async with self._transaction() as conn:
                 await conn.execute(
                     delete(worker_heartbeats).where(worker_heartbeats.c.worker_id == self.id)
                 )
@@ -121,7 +134,7 @@ class Worker:
         """Process jobs until none is runnable now; for tests and one-shot runs."""
         done = 0
         while True:
-            async with self.engine.begin() as conn:
+            async with self._transaction() as conn:
                 claimed = await queue.claim(
                     conn, self.id, self.clock(), limit=self.concurrency, lease=self.lease
                 )
@@ -135,7 +148,7 @@ class Worker:
         try:
             if handler is None:
                 raise PermanentFailure(f"no handler for job kind {job.kind!r}")
-            async with self.engine.begin() as conn:
+            async with self._transaction() as conn:
                 outside = await handler(conn, job, self.clock())
                 if outside is None:
                     held = await queue.complete(conn, job, self.id, self.clock())
@@ -146,7 +159,7 @@ class Worker:
                     raise _LeaseLost
             if outside is not None:
                 result = await outside.call()
-                async with self.engine.begin() as conn:
+                async with self._transaction() as conn:
                     await outside.record(conn, result, self.clock())
                     await queue.complete(conn, job, self.id, self.clock())
             self.processed += 1
@@ -157,7 +170,7 @@ class Worker:
         except Exception as err:
             self.failed += 1
             permanent = isinstance(err, PermanentFailure)
-            async with self.engine.begin() as conn:
+            async with self._transaction() as conn:
                 state = await queue.fail(
                     conn,
                     job,
@@ -176,7 +189,7 @@ class Worker:
             )
 
     async def _beat(self) -> None:
-        async with self.engine.begin() as conn:
+        async with self._transaction() as conn:
             now = self.clock()
             changed = await conn.execute(
                 update(worker_heartbeats)
