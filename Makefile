@@ -19,7 +19,7 @@ LOCK_FLAGS ?=
 # sudo only when not already root (CI and these machines run as root).
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: help .venv chromium postgres lint types contracts test run bench lock clean
+.PHONY: help .venv chromium wrk postgres lint types contracts test run bench lock clean
 
 help:
 	@echo "make run    start Frontdesk (127.0.0.1:8000) and the Meta emulator (127.0.0.1:8081), wired"
@@ -80,12 +80,17 @@ test: .venv chromium postgres lint types contracts
 run: .venv
 	$(BIN)/frontdesk dev --host 127.0.0.1 --port 8000 --emulator-port 8081
 
-bench: .venv
-	@if [ -f bench/run.py ]; then \
-		$(BIN)/python bench/run.py; \
+# The load generator of the benchmarks, from Debian.
+wrk:
+	@if command -v wrk >/dev/null 2>&1; then \
+		echo "wrk: present"; \
 	else \
-		echo "no benchmarks yet (bench/run.py)"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk; \
 	fi
+
+bench: .venv wrk postgres
+	$(BIN)/python bench/run.py
 
 # Pins every package of `pip install .[dev]`, plus pip and setuptools (build backend), with hashes.
 lock:
