@@ -334,6 +334,7 @@ def parser() -> argparse.ArgumentParser:
     clock.set_defaults(run=_emulator_clock)
     _core_commands(commands)
     _admin_commands(commands)
+    _doctor_command(commands)
     return root
 
 
@@ -403,6 +404,77 @@ def _admin_commands(commands: Any) -> None:
             help="read the password from the first line of stdin instead of asking twice",
         )
         action.set_defaults(run=_admin)
+
+
+DOCTOR_UNKNOWN = 3
+"""`frontdesk doctor`'s exit code when nothing failed but something could not be checked."""
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    import asyncio
+    import time
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .app import SEND_TIMEOUT, doctor_setup
+    from .store.db import create_engine
+    from .store.secrets import Secrets
+    from .workers.doctor import Doctor, Report
+    from .workers.evidence import channel_ids, gather_facts
+
+    settings = _settings()
+    keys = Secrets(settings.secret_keys)
+
+    async def run() -> list[Report]:
+        now = time.time()
+        engine = create_engine(settings.database_url)
+        try:
+            # Only reads, and over before Meta is asked: a running serve is not held up.
+            async with engine.begin() as conn:
+                found = [
+                    await gather_facts(conn, keys, i, now)
+                    for i in await channel_ids(conn, args.page)
+                ]
+        finally:
+            await engine.dispose()
+        async with httpx.AsyncClient(timeout=SEND_TIMEOUT) as http:
+            doctor = Doctor(http, doctor_setup(settings))
+            return [await doctor.examine(facts, now) for facts in found if facts is not None]
+
+    try:
+        reports = asyncio.run(run())
+    except SQLAlchemyError as err:
+        print(
+            f"frontdesk doctor: cannot read the database ({type(err).__name__}); "
+            "is it there and migrated (`frontdesk migrate`)?",
+            file=sys.stderr,
+        )
+        return 2
+    if args.page is not None and not reports:
+        print(f"frontdesk doctor: no Page {args.page} is connected", file=sys.stderr)
+        return 2
+    if args.json:
+        view = {"ok": all(r.ok for r in reports), "pages": [r.view() for r in reports]}
+        print(json.dumps(view, indent=2, ensure_ascii=False))
+    elif reports:
+        print("\n\n".join(report.text() for report in reports))
+    else:
+        print("No Page is connected yet: nothing to check.")
+    if any(not report.ok for report in reports):
+        return 1
+    return DOCTOR_UNKNOWN if any(report.unknown for report in reports) else 0
+
+
+def _doctor_command(commands: Any) -> None:
+    doctor = commands.add_parser(
+        "doctor",
+        help="check each connected Page's link to Messenger and say how to fix what is broken",
+        description="Exit code 0: every check passed; 1: something failed; "
+        f"{DOCTOR_UNKNOWN}: nothing failed, but something could not be checked.",
+    )
+    doctor.add_argument("--page", metavar="PAGE_ID", help="only this Page")
+    doctor.add_argument("--json", action="store_true", help="the reports as JSON")
+    doctor.set_defaults(run=_doctor)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

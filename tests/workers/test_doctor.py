@@ -24,7 +24,7 @@ from frontdesk.demo import WEBHOOK_FIELDS
 from frontdesk.store import outbox
 from frontdesk.store.meta_apps import MetaApp
 from frontdesk.store.tables import channels, jobs
-from frontdesk.workers import checkup, evidence, sending
+from frontdesk.workers import checkup, doctor, evidence, sending
 from frontdesk.workers.checkup import ChannelAlert, Checkup, doctor_job, watch
 from frontdesk.workers.doctor import Check, Doctor, Report, Setup, Verdict
 from frontdesk.workers.loop import Worker
@@ -101,8 +101,8 @@ async def examine(
         facts = await evidence.gather_facts(conn, desk.secrets, desk.channel_id, desk.clock.now())
     assert facts is not None
     async with desk.emulator.client() as client:
-        doctor = Doctor(http or client, Setup(app_of(desk), CALLBACK, timeout=patience))
-        return await doctor.examine(facts, desk.clock.now())
+        examiner = Doctor(http or client, Setup(app_of(desk), CALLBACK, timeout=patience))
+        return await examiner.examine(facts, desk.clock.now())
 
 
 def verdicts(report: Report) -> dict[Check, Verdict]:
@@ -426,7 +426,7 @@ async def test_a_failure_says_why_and_what_to_do(desk: Desk) -> None:
         "was changed (190/460)."
     )
     assert (token.fix or "").startswith("Reconnect the Page in Frontdesk")
-    assert report.finding(Check.PAGE).detail.startswith("Meta refused the question: (190/460)")
+    assert report.finding(Check.PAGE).detail == doctor.NEEDS_TOKEN
     text = report.text()
     assert "  ✗ Page token" in text
     assert "      Fix: Reconnect the Page" in text

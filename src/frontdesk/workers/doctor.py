@@ -121,6 +121,7 @@ CAUSES = {
 }
 """A ✗ of these checks explains a ✗ of the key: the key then says "unknown" and points there."""
 
+NEEDS_TOKEN = "Needs a Page token that Meta accepts (see “Page token”)."  # noqa: S105 - words
 RECONNECT = "Reconnect the Page in Frontdesk: log in to Facebook and allow everything it asks."
 _APP_KEYS = (
     "Copy the app id and secret from the Meta app dashboard (App settings → Basic) into the "
@@ -186,7 +187,7 @@ class Report:
             lines.append(f"  {finding.verdict.mark} {finding.title}")
             body = finding.detail
             if finding.verdict is Verdict.UNKNOWN:
-                body = "Could not check: " + body
+                body = "Could not check. " + body
             lines += textwrap.wrap(body, width, initial_indent=" " * 6, subsequent_indent=" " * 6)
             if finding.fix:
                 lines += textwrap.wrap(
@@ -265,11 +266,13 @@ class Doctor:
             return Unanswered(f"Meta did not answer within {self.setup.timeout:g} s.")
         except RetryLater as err:  # TransportError too: nothing usable came back
             if err.code is None:
-                why = f"Meta could not be reached, or its answer was unreadable: {_quote(err)}."
-                return Unanswered(why, err)
-            return Unanswered(f"Meta answered with a temporary error: {_quote(err)}.", err)
+                why = "Meta could not be reached, or its answer was unreadable"
+                return Unanswered(_sentence(f"{why}: {_quote(err)}"), err)
+            return Unanswered(
+                _sentence(f"Meta answered with a temporary error: {_quote(err)}"), err
+            )
         except GraphError as err:
-            return Unanswered(f"Meta refused the question: {_quote(err)}.", err)
+            return Unanswered(_sentence(f"Meta refused the question: {_quote(err)}"), err)
 
     async def _answers(self, app: MetaApp, facts: Facts) -> _Answers:
         page_id, token = facts.page_id, facts.page_token
@@ -364,6 +367,10 @@ def _codes(code: int | None, subcode: int | None) -> str:
 def _quote(err: GraphError) -> str:
     text = str(err)
     return text if len(text) <= MAX_QUOTE else text[: MAX_QUOTE - 1] + "…"
+
+
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "!", "?", "…")) else text + "."
 
 
 def _date(seconds: float) -> str:
@@ -568,7 +575,7 @@ class _Exam:
         if isinstance(info, TokenInfo) and not info.is_valid and info.error_subcode == 492:
             return self._fail(check, f"{lost} ({_codes(info.error_code, 492)}).", fix)
         if self.valid_token is None:
-            return self._unknown(check, "Needs a working Page token (see “Page token”).")
+            return self._unknown(check, NEEDS_TOKEN)
         tasks = self.answers.tasks
         fallback = self._pass(
             check,
@@ -604,7 +611,7 @@ class _Exam:
     def permissions(self) -> Finding:
         check, info = Check.PERMISSIONS, self.valid_token
         if info is None:
-            return self._unknown(check, "Needs a working Page token (see “Page token”).")
+            return self._unknown(check, NEEDS_TOKEN)
         missing = [p for p in REQUIRED_PERMISSIONS if p not in info.scopes]
         if missing:
             why = "; ".join(f"{p}: {REQUIRED_PERMISSIONS[p]}" for p in missing)
@@ -644,6 +651,8 @@ class _Exam:
                 appeal,
             )
         if isinstance(page, Unanswered):
+            if isinstance(page.error, TokenBroken):
+                return self._unknown(check, NEEDS_TOKEN)
             return self._unknown(check, page.why)
         published = page.get("is_published")
         if not isinstance(published, bool):
@@ -722,7 +731,7 @@ class _Exam:
         check, apps = Check.SUBSCRIPTION, self.answers.page_subscriptions
         if isinstance(apps, Unanswered):
             if isinstance(apps.error, TokenBroken):
-                return self._unknown(check, "Needs a working Page token (see “Page token”).")
+                return self._unknown(check, NEEDS_TOKEN)
             return self._unknown(check, apps.why)
         if any(not a.id for a in apps):
             return self._unknown(check, "Meta's answer lists an app without an id.")
