@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from frontdesk.demo import DEMO_APP_ID, DEMO_APP_SECRET, DEMO_PAGE_ID
-from frontdesk.store.tables import messages
+from frontdesk.store.tables import jobs, messages
 from tests.emulator.live import free_port, frontdesk
 
 pytestmark = pytest.mark.slow
@@ -161,3 +161,21 @@ def test_frontdesk_doctor_refuses_a_page_that_is_not_connected(running: Running)
     done = running.doctor("--page", "999999")
     assert done.returncode == 2
     assert done.stderr.strip() == "frontdesk doctor: no Page 999999 is connected"
+
+
+def test_frontdesk_dev_has_the_doctor_watch_the_demo_page(running: Running) -> None:
+    """The first examination runs at once, the next is booked an hour later."""
+    engine = create_engine(f"sqlite:///{running.database}")
+    query = select(jobs.c.state, jobs.c.run_at).where(jobs.c.kind == "doctor").order_by(jobs.c.id)
+    deadline = time.monotonic() + DEADLINE
+    try:
+        while True:
+            with engine.connect() as conn:
+                rows = conn.execute(query).all()
+            if [r.state for r in rows] == ["done", "ready"]:
+                break
+            assert time.monotonic() < deadline, rows
+            time.sleep(0.05)  # the in-process worker's progress, polled with a deadline
+    finally:
+        engine.dispose()
+    assert rows[1].run_at - rows[0].run_at == pytest.approx(3600, abs=60)

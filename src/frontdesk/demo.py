@@ -48,7 +48,7 @@ from .store import conversations as store
 from .store.db import create_engine
 from .store.migrate import upgrade
 from .store.secrets import Secrets
-from .workers import sending
+from .workers import checkup, sending
 
 log = logging.getLogger("frontdesk.demo")
 
@@ -179,11 +179,16 @@ async def connect_page(
         channel = await store.channel_for_page(conn, page.id)
         if channel is None:
             sealed = keys.encrypt(page.access_token)
-            await store.add_channel(conn, page.id, page.name or page.id, now, page_token=sealed)
+            channel_id = await store.add_channel(
+                conn, page.id, page.name or page.id, now, page_token=sealed
+            )
         else:
             # A restart: the same channel and conversations, with the new Page token; what
             # waited to be sent goes out now.
+            channel_id = channel.id
             await sending.reconnect(conn, keys, channel.id, page.access_token, now)
+        # The connection doctor examines the Page now and every hour (a no-op when it does).
+        await checkup.watch(conn, channel_id, now)
     log.info(
         "page connected",
         extra={"page_id": page.id, "page_name": page.name, "fields": list(WEBHOOK_FIELDS)},
