@@ -26,7 +26,8 @@ README = ROOT / "README.md"
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
 OPERATIONS = ROOT / "docs" / "operations.md"
 CONSOLE = ROOT / "docs" / "console.md"
-DOCS = (README, ARCHITECTURE, OPERATIONS, CONSOLE)
+CONNECT = ROOT / "docs" / "connect-a-page.md"
+DOCS = (README, ARCHITECTURE, OPERATIONS, CONSOLE, CONNECT)
 
 
 def read(doc: Path) -> str:
