@@ -38,7 +38,7 @@ async def test_the_operators_app_is_used_until_the_workspace_brings_its_own(site
     assert "900100200300400" in page.text  # the operator's app id
     assert "operator-secret" not in page.text
     assert "operator-verify-token" not in page.text
-    assert 'id="source-operator" name="source" value="operator" checked' in page.text
+    assert 'value="operator" aria-describedby="source-operator-hint" checked' in page.text
     assert '<option value="http://emulator.test" selected>' in page.text
 
     saved = await browser.submit("/settings/meta", "/settings/meta", OWN)
@@ -77,7 +77,7 @@ async def test_the_operators_app_is_used_until_the_workspace_brings_its_own(site
             conn, site_keys(site), owner.workspace_id, operator(site)
         ) == operator(site)
     back = await browser.get("/settings/meta")
-    assert 'value="operator" checked' in back.text
+    assert 'value="operator" aria-describedby="source-operator-hint" checked' in back.text
     assert 'value="424242424242"' in back.text
 
 
