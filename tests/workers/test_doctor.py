@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from frontdesk import cli
 from frontdesk.demo import WEBHOOK_FIELDS
-from frontdesk.store import outbox
+from frontdesk.store import accounts, meta_apps, outbox
 from frontdesk.store.meta_apps import MetaApp
 from frontdesk.store.tables import channels, jobs
 from frontdesk.workers import checkup, doctor, evidence, sending
@@ -491,6 +491,32 @@ async def test_explained_send_failures_are_listed_but_pass(desk: Desk) -> None:
     finding = (await examine(desk)).finding(Check.SEND_ERRORS)
     assert finding.verdict is Verdict.PASS
     assert "1 the customer can't be reached" in finding.detail
+
+
+async def test_a_workspace_with_its_own_app_is_examined_through_it(desk: Desk) -> None:
+    """The channel's workspace brings its own Meta app (here: the right id, a wrong secret):
+    the doctor asks Meta with that app, not the operator's, and says what is wrong with it."""
+    async with desk.engine.begin() as conn:
+        workspace = await accounts.create_workspace(conn, "Lisbon Tees Lda", desk.clock.now())
+        await meta_apps.save_own_app(
+            conn,
+            desk.secrets,
+            workspace.id,
+            desk.clock.now(),
+            in_use=True,
+            app_id=APP_ID,
+            app_secret="not-the-secret",
+            graph_url=desk.emulator.base_url,
+            graph_version="v25.0",
+        )
+    report = await examine(desk)
+    only(report, Check.APP_WEBHOOK, {Check.TOKEN, Check.PERMISSIONS, Check.ROLE})
+    assert report.finding(Check.APP_WEBHOOK).detail == (
+        "Meta refused the Meta app's id and secret (190)."
+    )
+    assert report.finding(Check.TOKEN).detail == (
+        "Meta refused the Meta app's id and secret (see “App webhook”)."
+    )
 
 
 # --- Meta unreachable or answering nonsense: unknown, never a wrong ✗ ---------------------------

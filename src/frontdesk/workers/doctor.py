@@ -503,7 +503,7 @@ class _Exam:
             if isinstance(info.error, TokenBroken):
                 if self.app_refused:
                     return self._unknown(
-                        check, "Meta refused Frontdesk's own app id and secret (see App webhook)."
+                        check, "Meta refused the Meta app's id and secret (see “App webhook”)."
                     )
                 return self._fail(
                     check,
