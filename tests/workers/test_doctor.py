@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from frontdesk import cli
 from frontdesk.demo import WEBHOOK_FIELDS
+from frontdesk.emulator import PAGE_INBOX_APP_ID
 from frontdesk.store import accounts, meta_apps, outbox
 from frontdesk.store.meta_apps import MetaApp
 from frontdesk.store.tables import channels, jobs
@@ -202,6 +203,17 @@ async def callback_fails_for_hours(desk: Desk) -> None:
     await desk.settle()
 
 
+async def another_default_app(desk: Desk) -> None:
+    """Conversation Routing: Meta's Page Inbox made the Page's default app; Frontdesk's app
+    hears customers on standby only (digest §7, §3.18)."""
+    await patch_page(desk, default_app_id=PAGE_INBOX_APP_ID)
+    await desk.act("message", text="Hello?")
+    await desk.settle()
+    await desk.advance(2 * HOUR)
+    await desk.act("message", text="Hello??")
+    await desk.settle()
+
+
 async def send_5xx(desk: Desk) -> None:
     await send_error(
         desk,
@@ -334,6 +346,7 @@ CASES = [
     Case("messaging-off", messaging_off, Check.MESSAGING),
     Case("callback-fail", callback_fails, Check.MESSAGING),
     Case("callback-fail-for-an-hour", callback_fails_for_hours, Check.SUBSCRIPTION),
+    Case("another-default-app", another_default_app, Check.MESSAGING),
     Case("send-5xx", send_5xx, Check.SEND_ERRORS),
     Case("rate-limit", rate_limit, Check.SEND_ERRORS),
     Case("send-refused", send_refused, Check.SEND_ERRORS),
@@ -484,6 +497,17 @@ async def test_a_page_that_never_had_an_event_is_not_called_silent(
         report = await examine(fresh)
     only(report, None, {Check.MESSAGING})
     assert report.finding(Check.MESSAGING).detail.startswith("Nothing has reached Frontdesk")
+
+
+async def test_a_person_answering_in_the_page_inbox_is_not_a_takeover(desk: Desk) -> None:
+    """With Frontdesk the default app, a person who answers in Meta's Page Inbox holds the
+    conversation for a while: the customer's next messages come on standby, and that is fine."""
+    await patch_page(desk, default_app_id=APP_ID)
+    await desk.act("page_inbox_reply", text="Hi, Morgan here, let me check the stock.")
+    await desk.advance(600)
+    await desk.act("message", text="Thanks!")
+    await desk.settle()
+    only(await examine(desk), None, set())
 
 
 async def test_explained_send_failures_are_listed_but_pass(desk: Desk) -> None:

@@ -69,6 +69,9 @@ REQUIRED_PERMISSIONS = {
 """Digest §8.11, what Frontdesk uses today."""
 EXPIRY_WARNING = 7 * 86400.0
 """A token (or its data access) ending sooner than this fails the check: time to reconnect."""
+STANDBY_GRACE = 3600.0
+"""Customers heard only on standby for this long: another app has the Page's conversations (a
+person answering a while in Meta's Page Inbox is shorter)."""
 MAX_QUOTE = 200
 """Meta's own words are quoted at most this long (they come from outside)."""
 
@@ -777,6 +780,17 @@ class _Exam:
 
     def messaging(self) -> Finding:
         check, facts = Check.MESSAGING, self.facts
+        standby = facts.last_standby_at
+        if standby is not None and standby - (facts.last_event_at or 0.0) >= STANDBY_GRACE:
+            return self._fail(
+                check,
+                "For an hour or more, customers' messages have reached Frontdesk only on "
+                "standby: another app, or Meta's Page Inbox, is handling the Page's "
+                "conversations, so Frontdesk does not answer them.",
+                "Unless someone answers in Meta's Page Inbox on purpose, make the Frontdesk app "
+                "the Page's default app for Messenger (on Facebook: the Page's settings → "
+                "Advanced messaging → Conversation routing).",
+            )
         if facts.last_event_at is None:
             return self._unknown(
                 check,

@@ -11,7 +11,14 @@ from dataclasses import dataclass, field
 from sqlalchemy import LargeBinary, and_, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from frontdesk.messenger import MalformedPayload, PolicyEnforcement, parse
+from frontdesk.messenger import (
+    Event,
+    MalformedPayload,
+    MessageEvent,
+    PolicyEnforcement,
+    PostbackEvent,
+    parse,
+)
 from frontdesk.store import meta_apps
 from frontdesk.store.meta_apps import MetaApp
 from frontdesk.store.secrets import SecretError, Secrets
@@ -67,6 +74,8 @@ class Facts:
     sent_since: Mapping[int, float]
     """Conversation → when a reply to it last went out (for failures that were overcome)."""
     policy: PolicyNotice | None
+    last_standby_at: float | None
+    """When a customer's message last came on standby (another app had the conversation)."""
 
 
 async def channel_ids(conn: AsyncConnection, page_id: str | None = None) -> list[int]:
@@ -113,7 +122,8 @@ async def gather_facts(
         last_sent_at=times[4],
         failures=failures,
         sent_since=await _sent_since(conn, {f.conversation_id for f in failures}),
-        policy=await _policy_notice(conn, str(row.page_id), now),
+        policy=await _policy_notice(conn, str(row.page_id)),
+        last_standby_at=await _last_standby(conn, str(row.page_id)),
     )
 
 
@@ -194,40 +204,57 @@ async def _sent_since(conn: AsyncConnection, conversation_ids: set[int]) -> dict
     return {int(row[0]): float(row[1]) for row in rows}
 
 
-async def _policy_notice(conn: AsyncConnection, page_id: str, now: float) -> PolicyNotice | None:
-    """Meta's newest block / unblock / warning for the Page among the recent webhook bodies.
-
-    Only the newest POLICY_SCAN bodies are searched (by id, a range on the key), so the cost is
-    bounded however long the table grows; a notice older than that is left to the send
-    pipeline, which flags the channel when a reply meets the restriction.
-    """
+async def _bodies_mentioning(conn: AsyncConnection, word: bytes) -> list[bytes]:
+    """The newest stored webhook bodies (at most 50) that contain `word`, among the newest
+    POLICY_SCAN: a range on the key, so the cost is bounded however long the table grows."""
     newest = (await conn.execute(select(func.max(webhook_bodies.c.id)))).scalar()
     if newest is None:
-        return None
+        return []
     # A cheap filter on the raw bytes before parsing: bytea LIKE on PostgreSQL; SQLite's LIKE
     # never matches a blob, but its instr() searches one byte for byte.
     if conn.dialect.name == "sqlite":
-        mentions = (
-            func.instr(webhook_bodies.c.body, literal(b"policy_enforcement", LargeBinary)) > 0
-        )
+        mentions = func.instr(webhook_bodies.c.body, literal(word, LargeBinary)) > 0
     else:
-        mentions = webhook_bodies.c.body.op("LIKE")(literal(b"%policy_enforcement%", LargeBinary))
+        mentions = webhook_bodies.c.body.op("LIKE")(literal(b"%" + word + b"%", LargeBinary))
     rows = await conn.execute(
         select(webhook_bodies.c.body)
         .where(and_(webhook_bodies.c.id > newest - POLICY_SCAN, mentions))
         .order_by(webhook_bodies.c.id.desc())
         .limit(50)
     )
-    latest: PolicyNotice | None = None
-    for row in rows:
+    return [bytes(row.body) for row in rows]
+
+
+def _events(bodies: list[bytes], page_id: str) -> list[Event]:
+    found = []
+    for body in bodies:
         try:
-            batch = parse(bytes(row.body))
+            batch = parse(body)
         except MalformedPayload:
             continue  # kept as malformed by the intake; nothing to read here
-        for event in batch.events:
-            if not isinstance(event, PolicyEnforcement) or event.page_id != page_id:
-                continue
+        found += [event for event in batch.events if event.page_id == page_id]
+    return found
+
+
+async def _policy_notice(conn: AsyncConnection, page_id: str) -> PolicyNotice | None:
+    """Meta's newest block / unblock / warning for the Page among the recent webhook bodies; a
+    notice older than those is left to the send pipeline, which flags the channel when a reply
+    meets the restriction."""
+    latest: PolicyNotice | None = None
+    for event in _events(await _bodies_mentioning(conn, b"policy_enforcement"), page_id):
+        if isinstance(event, PolicyEnforcement):
             at = event.timestamp / 1000
             if latest is None or at > latest.at:
                 latest = PolicyNotice(event.action, event.reason, at)
     return latest
+
+
+async def _last_standby(conn: AsyncConnection, page_id: str) -> float | None:
+    """When a customer's event for the Page last came on standby: another app (or Meta's Page
+    Inbox) owned the conversation (digest §3.18)."""
+    times = [
+        event.timestamp / 1000
+        for event in _events(await _bodies_mentioning(conn, b'"standby"'), page_id)
+        if event.standby and isinstance(event, MessageEvent | PostbackEvent)
+    ]
+    return max(times, default=None)
