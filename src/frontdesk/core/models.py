@@ -47,7 +47,8 @@ _AUTOMATED = frozenset({Author.BOT, Author.AI, Author.ENDPOINT})
 
 
 class EventKind(StrEnum):
-    """A contact's action in neutral form, whatever Meta's webhook field carried it."""
+    """A contact's action in neutral form, whatever Meta's webhook field carried it (and
+    RESUME, the one kind that is no action of the contact's)."""
 
     MESSAGE = "message"  # text
     QUICK_REPLY = "quick_reply"  # a tapped chip: text plus payload
@@ -57,6 +58,7 @@ class EventKind(StrEnum):
     REFERRAL = "referral"  # an m.me link or ad into an existing thread
     OPTIN = "optin"  # a plugin or notification opt-in
     REACTION = "reaction"
+    RESUME = "resume"  # not the contact's: a turn the handler asked to continue (core.Later)
 
 
 class MessageStatus(StrEnum):
