@@ -40,6 +40,7 @@ def test_what_each_role_may_grant() -> None:
     [
         ("  Ana@Example.COM ", "ana@example.com"),
         ("joão@exemplo.pt", "joão@exemplo.pt"),
+        ("zoe\u0308@exemplo.pt", "zo\u00eb@exemplo.pt"),
         ("a+tag@sub.example.co.uk", "a+tag@sub.example.co.uk"),
         ("no-at-sign", None),
         ("@example.com", None),

@@ -53,7 +53,8 @@ def normal_email(text: str) -> str | None:
     Deliberately loose (one @, something either side, no spaces or control characters): the
     invitation link, not a regular expression, proves that an address works.
     """
-    email = text.strip().lower()
+    # NFC: "ë" typed as one character or as "e" and a combining mark is the same address.
+    email = unicodedata.normalize("NFC", text.strip()).lower()
     local, at, domain = email.rpartition("@")
     if not at or not local or not domain or len(email) > EMAIL_LIMIT:
         return None

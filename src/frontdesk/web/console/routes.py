@@ -3,6 +3,9 @@
 `signed_in` views need a session (else the browser goes to the login page); `anonymous` views
 (first run, login, invitations) work without one. Every POST is checked before its view runs:
 the Origin, the size and shape of the form, then the CSRF token.
+
+Plain Starlette routes, like the webhook's: these are server-rendered form pages, and FastAPI's
+additions (JSON models, OpenAPI) would serve none of them.
 """
 
 from __future__ import annotations
