@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from . import inloop_sqlite
+
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=5000",
 )
+"""No busy timeout: waiting for another process's write lock is `inloop_sqlite`'s job."""
 
 
 def async_url(url: str) -> str:
@@ -34,6 +37,11 @@ def sync_url(url: str) -> str:
     return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
+def _sqlite_file(url: str) -> str:
+    database = make_url(url).database
+    return database if database else ":memory:"
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if (
         make_url(url).drivername.startswith("sqlite")
@@ -45,6 +53,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         # between tries and starves the intake (docs/performance.md).
         kwargs.setdefault("pool_size", 1)
         kwargs.setdefault("max_overflow", 0)
+    if make_url(url).drivername.startswith("sqlite"):
+        kwargs.setdefault("async_creator", partial(inloop_sqlite.connect, _sqlite_file(url)))
     engine = create_async_engine(async_url(url), **kwargs)
     if engine.dialect.name == "sqlite":
 
