@@ -787,7 +787,7 @@ class _Exam:
                 "For an hour or more, customers' messages have reached Frontdesk only on "
                 "standby: another app, or Meta's Page Inbox, is handling the Page's "
                 "conversations, so Frontdesk does not answer them.",
-                "Unless someone answers in Meta's Page Inbox on purpose, make the Frontdesk app "
+                "Unless someone answers in Meta's Page Inbox on purpose, set the Frontdesk app as "
                 "the Page's default app for Messenger (on Facebook: the Page's settings → "
                 "Advanced messaging → Conversation routing).",
             )
