@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy import Double, Integer, and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from frontdesk.store.tables import jobs
@@ -74,10 +74,10 @@ async def enqueue_many(conn: AsyncConnection, rows: list[dict[str, Any]], now: f
     )
 
 
-def _unblocked() -> Any:
+def _runnable(state: str, due: Any) -> Any:
+    """Jobs in `state` that are due, oldest first, skipping any whose conversation has an
+    earlier unfinished job (what keeps one conversation in order, even across retries)."""
     earlier = jobs.alias("earlier")
-    # A job waits while an earlier job of the same conversation is unfinished: this is what
-    # keeps one conversation in order even across retries.
     blocked = exists().where(
         and_(
             earlier.c.key == jobs.c.key,
@@ -85,7 +85,21 @@ def _unblocked() -> Any:
             earlier.c.state.in_(("ready", "running")),
         )
     )
-    return or_(jobs.c.key.is_(None), ~blocked)
+    return (
+        select(jobs.c.id, jobs.c.key)
+        .where(and_(jobs.c.state == state, due, or_(jobs.c.key.is_(None), ~blocked)))
+        .order_by(jobs.c.id)
+        .limit(bindparam("limit", type_=Integer))
+    )
+
+
+# Built once: constructing the correlated EXISTS costs more than running it.
+_NOW = bindparam("now", type_=Double)
+_LAPSED = _runnable("running", jobs.c.locked_until < _NOW)
+_READY = _runnable("ready", jobs.c.run_at <= _NOW)
+_SKIP_LOCKED = {
+    query: query.with_for_update(skip_locked=True, of=jobs) for query in (_LAPSED, _READY)
+}
 
 
 async def claim(
@@ -97,19 +111,11 @@ async def claim(
     rows: lapsed leases first (older work), then ready jobs. One query ORing both states would
     make the database sort every runnable job on each claim (docs/performance.md).
     """
-    lapsed = and_(jobs.c.state == "running", jobs.c.locked_until < now)
-    ready = and_(jobs.c.state == "ready", jobs.c.run_at <= now)
     candidates: list[Any] = []
-    for runnable in (lapsed, ready):
-        query = (
-            select(jobs.c.id, jobs.c.key)
-            .where(and_(runnable, _unblocked()))
-            .order_by(jobs.c.id)
-            .limit(limit * 4)
-        )
+    for query in (_LAPSED, _READY):
         if conn.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True, of=jobs)
-        candidates += (await conn.execute(query)).all()
+            query = _SKIP_LOCKED[query]
+        candidates += (await conn.execute(query, {"now": now, "limit": limit * 4})).all()
         if len(candidates) >= limit:
             break
     chosen: list[int] = []
