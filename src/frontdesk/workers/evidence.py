@@ -29,7 +29,9 @@ RECENT = 24 * 3600.0
 STUCK_TRIES = 3
 """A reply Meta answered "try again later" this many times is a finding while it waits."""
 POLICY_SCAN = 10_000
-"""How many of the newest stored webhook bodies are searched for Meta's policy notices."""
+"""How many of the newest stored webhook bodies are searched for Meta's policy notices and for
+standby messages. The 50 newest matches (of all Pages) are read: a notice further back, or
+drowned by other Pages' traffic, is missed here, never invented."""
 
 
 @dataclass(frozen=True)
