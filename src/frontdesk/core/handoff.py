@@ -14,6 +14,7 @@ arrive concurrently and at least once, so a no-op is the idempotent answer, not 
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -386,11 +387,13 @@ def is_human_request(text: str, commands: Iterable[str] = DEFAULT_HUMAN_COMMANDS
     words = _words(text)
     if not words:
         return False
-    for command in commands:
-        wanted = _words(command)
-        if wanted and words[: len(wanted)] == wanted:
-            return True
-    return False
+    return any(words[: len(wanted)] == wanted for wanted in _command_words(tuple(commands)))
+
+
+@functools.lru_cache(maxsize=256)
+def _command_words(commands: tuple[str, ...]) -> tuple[list[str], ...]:
+    """The commands as words, worked out once per set of commands, not once per message."""
+    return tuple(wanted for wanted in map(_words, commands) if wanted)
 
 
 def _words(text: str) -> list[str]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, insert, select, update
+from sqlalchemy import Double, Integer, and_, bindparam, case, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from frontdesk.core.handoff import HandoffStage, HandoffState
@@ -33,14 +33,61 @@ class Thread:
     owner: str
 
 
-async def channel_for_page(conn: AsyncConnection, page_id: str) -> Channel | None:
-    row = (
-        await conn.execute(
-            select(channels.c.id, channels.c.page_id, channels.c.link, channels.c.status).where(
-                channels.c.page_id == page_id
-            )
+# The statements of the worker's hot path are built once, with bound parameters: building a
+# SQLAlchemy statement costs about as much as SQLite takes to run it.
+_CHANNEL_FOR_PAGE = select(
+    channels.c.id, channels.c.page_id, channels.c.link, channels.c.status
+).where(channels.c.page_id == bindparam("page_id"))
+_THREAD = (
+    select(contacts.c.id, conversations.c.id.label("conversation_id"), conversations.c.owner)
+    .select_from(contacts.outerjoin(conversations, conversations.c.contact_id == contacts.c.id))
+    .where(
+        and_(contacts.c.channel_id == bindparam("channel_id"), contacts.c.psid == bindparam("psid"))
+    )
+)
+_HAS_MESSAGE = select(messages.c.id).where(
+    and_(messages.c.channel_id == bindparam("channel_id"), messages.c.mid == bindparam("mid"))
+)
+_LAST_MESSAGE_AT = (
+    update(conversations)
+    .where(conversations.c.id == bindparam("conversation_id"))
+    .values(last_message_at=bindparam("now"))
+)
+_USER_AT = bindparam("last_user_at", type_=Double)
+_TOUCH_CONTACT = (
+    update(contacts)
+    .where(contacts.c.id == bindparam("contact_id"))
+    .values(
+        last_user_at=case(
+            ((contacts.c.last_user_at.is_(None)) | (contacts.c.last_user_at < _USER_AT), _USER_AT),
+            else_=contacts.c.last_user_at,
+        ),
+        unreachable_reason=None,
+    )
+)
+_CONTACT = select(contacts.c.psid, contacts.c.name, contacts.c.locale).where(
+    contacts.c.id == bindparam("contact_id")
+)
+_HISTORY = (
+    select(messages.c.author, messages.c.text)
+    .where(
+        and_(
+            messages.c.conversation_id == bindparam("conversation_id"),
+            messages.c.id < bindparam("before_id"),
+            messages.c.text.is_not(None),
         )
-    ).first()
+    )
+    .order_by(messages.c.id.desc())
+    .limit(bindparam("limit", type_=Integer))
+)
+_HANDOFF = select(conversations.c.handoff, conversations.c.created_at).where(
+    conversations.c.id == bindparam("conversation_id")
+)
+_HANDOFF_LOCKED = _HANDOFF.with_for_update()
+
+
+async def channel_for_page(conn: AsyncConnection, page_id: str) -> Channel | None:
+    row = (await conn.execute(_CHANNEL_FOR_PAGE, {"page_id": page_id})).first()
     return None if row is None else Channel(row.id, row.page_id, row.link, row.status)
 
 
@@ -72,14 +119,12 @@ async def add_channel(
 
 async def thread_for(conn: AsyncConnection, channel_id: int, psid: str, now: float) -> Thread:
     """The contact and conversation for (channel, PSID), created on first sight."""
-    contact = (
-        await conn.execute(
-            select(contacts.c.id).where(
-                and_(contacts.c.channel_id == channel_id, contacts.c.psid == psid)
-            )
-        )
-    ).first()
-    if contact is None:
+    found = (await conn.execute(_THREAD, {"channel_id": channel_id, "psid": psid})).first()
+    if found is not None and found.conversation_id is not None:
+        return Thread(channel_id, int(found.id), int(found.conversation_id), str(found.owner))
+    if found is not None:
+        contact_id = int(found.id)  # a contact without a conversation (one was deleted)
+    else:
         contact_id = int(
             (
                 await conn.execute(
@@ -89,41 +134,26 @@ async def thread_for(conn: AsyncConnection, channel_id: int, psid: str, now: flo
                 )
             ).scalar_one()
         )
-    else:
-        contact_id = int(contact.id)
-    conversation = (
-        await conn.execute(
-            select(conversations.c.id, conversations.c.owner).where(
-                conversations.c.contact_id == contact_id
-            )
-        )
-    ).first()
-    if conversation is None:
-        conversation_id = int(
-            (
-                await conn.execute(
-                    insert(conversations)
-                    .values(
-                        channel_id=channel_id,
-                        contact_id=contact_id,
-                        status="open",
-                        owner="handler",
-                        created_at=now,
-                    )
-                    .returning(conversations.c.id)
+    conversation_id = int(
+        (
+            await conn.execute(
+                insert(conversations)
+                .values(
+                    channel_id=channel_id,
+                    contact_id=contact_id,
+                    status="open",
+                    owner="handler",
+                    created_at=now,
                 )
-            ).scalar_one()
-        )
-        return Thread(channel_id, contact_id, conversation_id, "handler")
-    return Thread(channel_id, contact_id, int(conversation.id), str(conversation.owner))
+                .returning(conversations.c.id)
+            )
+        ).scalar_one()
+    )
+    return Thread(channel_id, contact_id, conversation_id, "handler")
 
 
 async def has_message(conn: AsyncConnection, channel_id: int, mid: str) -> bool:
-    row = await conn.execute(
-        select(messages.c.id).where(
-            and_(messages.c.channel_id == channel_id, messages.c.mid == mid)
-        )
-    )
+    row = await conn.execute(_HAS_MESSAGE, {"channel_id": channel_id, "mid": mid})
     return row.first() is not None
 
 
@@ -139,39 +169,18 @@ async def add_message(conn: AsyncConnection, thread: Thread, now: float, **value
         )
         .returning(messages.c.id)
     )
-    await conn.execute(
-        update(conversations)
-        .where(conversations.c.id == thread.conversation_id)
-        .values(last_message_at=now)
-    )
+    await conn.execute(_LAST_MESSAGE_AT, {"conversation_id": thread.conversation_id, "now": now})
     return int(result.scalar_one())
 
 
 async def touch_contact(conn: AsyncConnection, contact_id: int, last_user_at: float) -> None:
     """The person acted: the 24-hour window restarts from the event's own time, and whoever
     just wrote to the Page can be written to again (an earlier "unreachable" is cleared)."""
-    later = case(
-        (
-            (contacts.c.last_user_at.is_(None)) | (contacts.c.last_user_at < last_user_at),
-            last_user_at,
-        ),
-        else_=contacts.c.last_user_at,
-    )
-    await conn.execute(
-        update(contacts)
-        .where(contacts.c.id == contact_id)
-        .values(last_user_at=later, unreachable_reason=None)
-    )
+    await conn.execute(_TOUCH_CONTACT, {"contact_id": contact_id, "last_user_at": last_user_at})
 
 
 async def contact(conn: AsyncConnection, contact_id: int) -> Contact:
-    row = (
-        await conn.execute(
-            select(contacts.c.psid, contacts.c.name, contacts.c.locale).where(
-                contacts.c.id == contact_id
-            )
-        )
-    ).one()
+    row = (await conn.execute(_CONTACT, {"contact_id": contact_id})).one()
     return Contact(psid=row.psid, name=row.name, locale=row.locale)
 
 
@@ -179,20 +188,8 @@ async def history(
     conn: AsyncConnection, conversation_id: int, before_id: int, limit: int = 20
 ) -> list[tuple[Author, str]]:
     """The last `limit` messages with text before message `before_id`, oldest first."""
-    rows = (
-        await conn.execute(
-            select(messages.c.author, messages.c.text)
-            .where(
-                and_(
-                    messages.c.conversation_id == conversation_id,
-                    messages.c.id < before_id,
-                    messages.c.text.is_not(None),
-                )
-            )
-            .order_by(messages.c.id.desc())
-            .limit(limit)
-        )
-    ).all()
+    values = {"conversation_id": conversation_id, "before_id": before_id, "limit": limit}
+    rows = (await conn.execute(_HISTORY, values)).all()
     return [(Author(row.author), str(row.text)) for row in reversed(rows)]
 
 
@@ -210,12 +207,8 @@ def _stamp(moment: datetime | None) -> float | None:
 async def handoff_of(conn: AsyncConnection, conversation_id: int) -> HandoffState:
     """The conversation's handoff state, locked (PostgreSQL) until the transaction ends: timers
     and agents may change it concurrently with the conversation's own events."""
-    query = select(conversations.c.handoff, conversations.c.created_at).where(
-        conversations.c.id == conversation_id
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = (await conn.execute(query)).one()
+    query = _HANDOFF_LOCKED if conn.dialect.name == "postgresql" else _HANDOFF
+    row = (await conn.execute(query, {"conversation_id": conversation_id})).one()
     data = row.handoff
     if not data:
         return HandoffState.start(datetime.fromtimestamp(row.created_at, UTC))
