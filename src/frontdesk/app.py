@@ -22,6 +22,7 @@ from .store.secrets import Secrets
 from .web.console import Console, ConsoleConfig, console_routes
 from .web.health import Health
 from .web.webhook import Intake
+from .workers.botprofile import Pusher
 from .workers.checkup import Checkup
 from .workers.doctor import Doctor, Setup
 from .workers.download import Downloader
@@ -29,6 +30,7 @@ from .workers.enrich import Enricher
 from .workers.jobs import job_handlers
 from .workers.loop import Worker
 from .workers.sending import Sender
+from .workers.webcall import WebCaller, is_local
 
 SEND_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 """For calls to Meta; the Send API answers in well under a second when it is healthy."""
@@ -49,6 +51,19 @@ def build_enricher(settings: Settings, http: httpx.AsyncClient) -> Enricher:
         Secrets(settings.secret_keys),
         Downloader(http, MediaStore(settings.data_dir / "media"), graph_url=settings.graph_url),
     )
+
+
+def build_pusher(settings: Settings, http: httpx.AsyncClient) -> Pusher:
+    """The `messenger_profile` job's tools: Graph over `http`, the Page tokens' keys."""
+    return Pusher(
+        GraphClient(http, settings.graph_url, settings.graph_version), Secrets(settings.secret_keys)
+    )
+
+
+def build_caller(settings: Settings, http: httpx.AsyncClient) -> WebCaller:
+    """A rule bot's HTTP calls: public addresses only, unless Graph itself is local (`frontdesk
+    dev` against the emulator), where the whole world is."""
+    return WebCaller(http, allow_private=is_local(settings.graph_url))
 
 
 def doctor_setup(settings: Settings) -> Setup:
@@ -115,6 +130,8 @@ def create_app(
         sender=build_sender(settings, http),
         enricher=build_enricher(settings, http),
         doctor=build_checkup(settings, http),
+        caller=build_caller(settings, http),
+        pusher=build_pusher(settings, http),
     )
     worker = Worker(
         engine,

@@ -243,7 +243,14 @@ def _worker(args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
-    from .app import SEND_TIMEOUT, build_checkup, build_enricher, build_sender
+    from .app import (
+        SEND_TIMEOUT,
+        build_caller,
+        build_checkup,
+        build_enricher,
+        build_pusher,
+        build_sender,
+    )
     from .store.db import create_engine
     from .workers.jobs import job_handlers
     from .workers.loop import Worker
@@ -258,6 +265,8 @@ def _worker(args: argparse.Namespace) -> int:
             sender=build_sender(settings, http),
             enricher=build_enricher(settings, http),
             doctor=build_checkup(settings, http),
+            caller=build_caller(settings, http),
+            pusher=build_pusher(settings, http),
         )
         worker = Worker(
             engine, handlers, concurrency=settings.workers, lease=settings.job_lease_seconds

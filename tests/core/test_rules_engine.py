@@ -216,6 +216,16 @@ def test_welcome_fires_on_the_first_message_of_a_conversation_only() -> None:
     assert Chat(bot).says("anything") == []
 
 
+def test_a_first_message_that_fires_a_rule_gets_that_rule_not_the_welcome() -> None:
+    bot = bot_of(
+        {"when": WELCOME, "do": [{"text": "welcome"}]},
+        {"when": {"keywords": {"contains": ["order"]}}, "do": [{"text": "order"}]},
+    )
+    assert Chat(bot, history=()).says("my order?") == ["order"]
+    assert Chat(bot, history=()).says("hi") == ["welcome"]
+    assert Chat(bot).says(postback("GET_STARTED")) == ["welcome"]
+
+
 def test_a_custom_get_started_payload_fires_welcome() -> None:
     bot = bot_of(
         {"when": WELCOME, "do": [{"text": "fired"}]}, profile={"get_started": "HELLO_THERE"}

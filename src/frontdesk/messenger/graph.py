@@ -394,3 +394,25 @@ class GraphClient:
         params = {"object": "page"}
         body = (await self.transport.call("DELETE", path, token=app_token, params=params)).body
         _success(path, body)
+
+    async def set_messenger_profile(self, page_token: str, profile: Mapping[str, Any]) -> None:
+        """Set fields of the token's Page's Messenger profile (`get_started`, `greeting`,
+        `persistent_menu`…); fields not sent keep their values. Meta allows some 10 calls per
+        10 minutes per Page (digest §10): call it when something changed, not on every start."""
+        path = "me/messenger_profile"
+        body = (await self.transport.call("POST", path, token=page_token, json=dict(profile))).body
+        _result_success(path, body)
+
+    async def delete_messenger_profile(self, page_token: str, fields: Sequence[str]) -> None:
+        """Remove Messenger profile fields of the token's Page."""
+        path = "me/messenger_profile"
+        answer = await self.transport.call(
+            "DELETE", path, token=page_token, json={"fields": list(fields)}
+        )
+        _result_success(path, answer.body)
+
+
+def _result_success(path: str, body: Any) -> None:
+    # The Messenger Profile API answers {"result": "success"} rather than {"success": true}.
+    if not isinstance(body, Mapping) or body.get("result") != "success":
+        raise BadRequest(f"{path}: Graph did not confirm success")

@@ -219,3 +219,65 @@ worker_heartbeats = Table(
     Column("worker_id", String(100), primary_key=True),
     Column("seen_at", Double, nullable=False),
 )
+
+# --- the rule-based bot: one per channel, every save a version; what conversations remember --
+
+bots = Table(
+    "bots",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("channel_id", Integer, ForeignKey("channels.id"), nullable=False, unique=True),
+    Column("name", String(100), nullable=False),
+    # The current version (bot_versions.id); a rollback saves an old version again as a new one.
+    Column("version_id", Integer, nullable=True),
+    # The Messenger profile last pushed to the Page, and how that went (pushed / failed).
+    Column("profile_pushed", JSON, nullable=True),
+    Column("profile_status", String(20), nullable=True),
+    Column("profile_error", Text, nullable=True),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+
+bot_versions = Table(
+    "bot_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("bot_id", Integer, ForeignKey("bots.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("format", String(10), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("definition", JSON, nullable=False),
+    # SHA-256 of the definition: what flow state is keyed by, and what compiled bots are
+    # cached by (the same definition is the same bot, whatever its id).
+    Column("digest", String(64), nullable=False),
+    Column("note", String(200), nullable=True),
+    Column("author_id", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    Column("created_at", Double, nullable=False),
+    UniqueConstraint("bot_id", "number", name="uq_bot_versions_bot_number"),
+)
+
+# A handler's own state for a conversation (the rule bot's flow position), as JSON it owns.
+handler_states = Table(
+    "handler_states",
+    metadata,
+    Column("conversation_id", Integer, ForeignKey("conversations.id"), primary_key=True),
+    Column("state", JSON, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+
+contact_fields = Table(
+    "contact_fields",
+    metadata,
+    Column("contact_id", Integer, ForeignKey("contacts.id"), primary_key=True),
+    Column("name", String(40), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", Double, nullable=False),
+)
+
+contact_tags = Table(
+    "contact_tags",
+    metadata,
+    Column("contact_id", Integer, ForeignKey("contacts.id"), primary_key=True),
+    Column("tag", String(40), primary_key=True),
+    Column("created_at", Double, nullable=False),
+)

@@ -1,33 +1,23 @@
 """Named jobs: the `event` job files a stored webhook event and drives its conversation (handoff,
-the linked handler, its replies into the outbox); the `send` job is in `sending`, the `profile`
-and `media` jobs it enqueues are in `enrich`."""
+the linked handler's turn, in `turns`); the `send` job is in `sending`, the `profile` and `media`
+jobs it enqueues are in `enrich`, a handler's continuations (`resume`, `typing`) in `turns`."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any, assert_never
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from frontdesk.core.handlers import Handler, HistoryLine, InboundEvent, ReceivedAttachment, Turn
+from frontdesk.core.handlers import Handler, InboundEvent, ReceivedAttachment
 from frontdesk.core.handoff import (
     CustomerAskedHuman,
-    HandlerRequestedHandoff,
-    HandoffEvent,
-    HandoffState,
-    NotifyAgents,
     PageInboxReplied,
-    ResumeHandler,
-    ScheduleTimeout,
-    SendAutoReply,
-    SilenceHandler,
     handler_may_answer,
     is_human_request,
-    transition,
 )
-from frontdesk.core.models import Author, EventKind, LinkKind, MessageStatus, Reply
+from frontdesk.core.models import EventKind, LinkKind, MessageStatus
 from frontdesk.handlers import default_handlers
 from frontdesk.messenger import (
     DeliveryEvent,
@@ -43,14 +33,13 @@ from frontdesk.messenger import (
 from frontdesk.store import conversations as store
 from frontdesk.store import outbox
 
-from . import checkup, enrich, sending
+from . import botprofile, checkup, enrich, sending, turns
 from .loop import JobHandler, PermanentFailure
 from .queue import Job
+from .turns import hand_off as _hand_off
+from .webcall import WebCaller
 
 log = logging.getLogger("frontdesk.jobs")
-
-HISTORY = 20
-"""Earlier messages a handler gets with each turn."""
 
 
 def _attachments(event: MessageEvent | EchoEvent) -> list[dict[str, Any]]:
@@ -178,66 +167,12 @@ async def _converse(
         state = await _hand_off(conn, thread, state, CustomerAskedHuman(said), now)
     if not handler_may_answer(state):
         return  # a person is awaited or holds the conversation: the handler is not even called
-    link = _link(channel.link)
-    # A link kind whose handler does not exist yet behaves as `inbox`: stored, not answered.
-    handler = handlers.get(link) or handlers.get(LinkKind.INBOX)
+    handler = turns.handler_for(turns.link_of(channel.link), handlers)
     if handler is None:
         return
-    history = await store.history(conn, thread.conversation_id, message_id, HISTORY)
-    turn = Turn(
-        channel_id=str(channel.id),
-        conversation_id=str(thread.conversation_id),
-        contact=await store.contact(conn, thread.contact_id),
-        event=_neutral(event),
-        history=tuple(HistoryLine(author, text) for author, text in history),
-        now=datetime.fromtimestamp(now, UTC),
+    await turns.take_turn(
+        conn, channel, thread, handler, _neutral(event), state, now, before=message_id
     )
-    try:
-        outcome = await handler.handle(turn)
-    except Exception:
-        # The protocol's contract: an exception means "no answer this time". The message is
-        # stored and shows in the inbox; the traceback goes to the log.
-        log.exception(
-            "the %s handler failed on conversation %s; no answer this time",
-            link.value,
-            thread.conversation_id,
-        )
-        return
-    for reply in outcome.replies:
-        await sending.queue_reply(conn, thread.conversation_id, reply, link.author, now)
-    if outcome.handoff is not None:
-        await _hand_off(conn, thread, state, HandlerRequestedHandoff(outcome.handoff), now)
-
-
-async def _hand_off(
-    conn: AsyncConnection,
-    thread: store.Thread,
-    state: HandoffState,
-    event: HandoffEvent,
-    now: float,
-) -> HandoffState:
-    """Apply one handoff event: store the new state, carry out the effects; the new state."""
-    step = transition(state, event, datetime.fromtimestamp(now, UTC))
-    if step.new_state != state:
-        await store.save_handoff(conn, thread.conversation_id, step.new_state)
-    for effect in step.effects:
-        match effect:
-            case SilenceHandler() | ResumeHandler():
-                # Honoured through the stored stage: `handler_may_answer` reads it before every
-                # turn, so the handler is silent from now on (or answers from the next message).
-                pass
-            case NotifyAgents(reason=reason):
-                log.info("conversation %s waits for a person: %s", thread.conversation_id, reason)
-            case SendAutoReply(text=text):
-                await sending.queue_reply(
-                    conn, thread.conversation_id, Reply(text=text), Author.BOT, now
-                )
-            case ScheduleTimeout(at=at):
-                # Channels have no handoff timeouts yet (core's default settings set none).
-                log.info("conversation %s: handoff timer due %s", thread.conversation_id, at)
-            case _:
-                assert_never(effect)
-    return step.new_state
 
 
 async def _echo(
@@ -316,13 +251,6 @@ def _neutral(event: MessageEvent | PostbackEvent) -> InboundEvent:
     )
 
 
-def _link(value: str) -> LinkKind:
-    try:
-        return LinkKind(value)
-    except ValueError:
-        return LinkKind.INBOX  # an unknown link answers nothing, as `inbox` does
-
-
 def job_handlers(
     our_app_id: str = "",
     *,
@@ -330,23 +258,27 @@ def job_handlers(
     handlers: Mapping[LinkKind, Handler] | None = None,
     enricher: enrich.Enricher | None = None,
     doctor: checkup.Checkup | None = None,
+    caller: WebCaller | None = None,
+    pusher: botprofile.Pusher | None = None,
 ) -> dict[str, JobHandler]:
     """Every job kind a worker runs. Without a `sender` no `send` job runs, and without an
-    `enricher` no profiles are fetched nor attachments downloaded (nor enqueued), without a
-    `doctor` no channel is re-examined: composition roots always give all three (tests of
-    intake alone need none)."""
+        `enricher` no profiles are fetched nor attachments downloaded (nor enqueued), without a
+        `doctor` no channel is re-examined: composition roots always give all three (tests of
+        intake alone need none). Without a `caller`, a bot's HTTP calls fail with that reason;
+    without a `pusher`, no bot's Messenger profile is pushed."""
+    chosen = default_handlers() if handlers is None else handlers
     kinds = {
-        "event": event_job(
-            our_app_id,
-            default_handlers() if handlers is None else handlers,
-            enriching=enricher is not None,
-        )
+        "event": event_job(our_app_id, chosen, enriching=enricher is not None),
+        turns.RESUME: turns.resume_job(chosen, caller),
     }
     if sender is not None:
         kinds[sending.SEND] = sending.send_job(sender)
+        kinds[turns.TYPING] = turns.typing_job(sender)
     if enricher is not None:
         kinds[enrich.PROFILE] = enrich.profile_job(enricher)
         kinds[enrich.MEDIA] = enrich.media_job(enricher)
     if doctor is not None:
         kinds[checkup.DOCTOR] = checkup.doctor_job(doctor)
+    if pusher is not None:
+        kinds[botprofile.PUSH] = botprofile.push_job(pusher)
     return kinds

@@ -10,8 +10,8 @@ A turn goes, in order:
    until `tries` are spent (then `on_fail`, or the flow ends). A postback, or a quick reply
    that is not an answer, leaves the question and is matched as below.
 3. Otherwise the rules, in order: the first whose trigger fires and whose conditions hold
-   runs its actions. When none does, the first default rule whose conditions hold, at most
-   once per its period.
+   runs its actions. When none does: on a conversation's first message, the first `welcome`
+   rule; else the first default rule whose conditions hold, at most once per its period.
 
 Flow state is kept in `Outcome.state` under the bot's key: a flow of a bot that has since
 changed, or one left waiting longer than `flow_timeout`, is abandoned, never resumed.
@@ -207,7 +207,7 @@ class _Turn:
         first = not self.turn.history
         for index in self.bot.index.candidates(event, said):
             rule = self.bot.rules[index]
-            if not rule.trigger.fires(event, said, self.bot.get_started, first):
+            if not rule.trigger.fires(event, said, self.bot.get_started):
                 continue
             if self._conditions_hold(rule):
                 self.trace.append(f'Rule "{rule.name}" fired.')
@@ -216,6 +216,12 @@ class _Turn:
             self.trace.append(f'Rule "{rule.name}" fired, but its conditions do not hold.')
         if event.kind is EventKind.RESUME:
             return
+        if first and event.kind is not EventKind.POSTBACK:
+            for rule in self.bot.rules:
+                if rule.trigger.welcome and self._conditions_hold(rule):
+                    self.trace.append(f'A new conversation: welcome rule "{rule.name}".')
+                    self._play(("rule", rule.index), 0)
+                    return
         for rule in self.bot.defaults:
             if not self._conditions_hold(rule):
                 continue

@@ -70,15 +70,13 @@ class Trigger:
         """Fires on something the index does not key (welcome, a regex, media, location)."""
         return self.welcome or self.regex is not None or bool(self.attachments) or self.location
 
-    def fires(self, event: InboundEvent, said: str, get_started: str, first: bool) -> bool:
-        """Whether this trigger fires for `event`; `said` is its text as `words` gives it,
-        `first` whether the conversation had nothing before it."""
+    def fires(self, event: InboundEvent, said: str, get_started: str) -> bool:
+        """Whether this trigger fires for `event`; `said` is its text as `words` gives it.
+        (`welcome` on a conversation's first message is the engine's: it comes after the
+        other rules.)"""
         kind = event.kind
-        if self.welcome:
-            if kind is EventKind.POSTBACK and event.payload == get_started:
-                return True
-            if first and kind is not EventKind.POSTBACK:
-                return True
+        if self.welcome and kind is EventKind.POSTBACK and event.payload == get_started:
+            return True
         if event.payload is not None:
             if kind is EventKind.POSTBACK and event.payload in self.postbacks:
                 return True

@@ -320,7 +320,8 @@ _ACTIONS = _list("Actions, done in order.", ACTION, STEPS_LIMIT)
 TRIGGERS: dict[str, dict[str, Any]] = {
     "welcome": {
         "const": True,
-        "description": "The Get Started button, or the first message of a new conversation.",
+        "description": "The Get Started button; and the first message of a new conversation "
+        "when no other rule fires for it.",
     },
     "keywords": _object(
         "Words in a text message, case and accents ignored; any of them fires the rule.",

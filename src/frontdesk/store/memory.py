@@ -1,0 +1,114 @@
+"""What conversations remember for their handlers: a handler's own state per conversation, and
+the contact's fields and tags. Callers own the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from frontdesk.core.handlers import Memory
+
+from .tables import contact_fields, contact_tags, conversations, handler_states
+
+
+async def load(conn: AsyncConnection, conversation_id: int, contact_id: int) -> Memory:
+    state = (
+        await conn.execute(
+            select(handler_states.c.state).where(
+                handler_states.c.conversation_id == conversation_id
+            )
+        )
+    ).scalar()
+    fields = await conn.execute(
+        select(contact_fields.c.name, contact_fields.c.value).where(
+            contact_fields.c.contact_id == contact_id
+        )
+    )
+    tags = await conn.execute(
+        select(contact_tags.c.tag).where(contact_tags.c.contact_id == contact_id)
+    )
+    return Memory(
+        state=dict(state) if state else None,
+        fields={str(row.name): str(row.value) for row in fields},
+        tags=frozenset(str(row.tag) for row in tags),
+    )
+
+
+async def save_state(
+    conn: AsyncConnection, conversation_id: int, state: Mapping[str, Any], now: float
+) -> None:
+    """Replace the handler's state; an empty one is forgotten."""
+    if not state:
+        await conn.execute(
+            delete(handler_states).where(handler_states.c.conversation_id == conversation_id)
+        )
+        return
+    changed = await conn.execute(
+        update(handler_states)
+        .where(handler_states.c.conversation_id == conversation_id)
+        .values(state=dict(state), updated_at=now)
+    )
+    if changed.rowcount == 0:
+        await conn.execute(
+            insert(handler_states).values(
+                conversation_id=conversation_id, state=dict(state), updated_at=now
+            )
+        )
+
+
+async def set_fields(
+    conn: AsyncConnection, contact_id: int, fields: Mapping[str, str | None], now: float
+) -> None:
+    """Set each field; a None value removes it."""
+    for name, value in fields.items():
+        where = and_(contact_fields.c.contact_id == contact_id, contact_fields.c.name == name)
+        if value is None:
+            await conn.execute(delete(contact_fields).where(where))
+            continue
+        changed = await conn.execute(
+            update(contact_fields).where(where).values(value=value, updated_at=now)
+        )
+        if changed.rowcount == 0:
+            await conn.execute(
+                insert(contact_fields).values(
+                    contact_id=contact_id, name=name, value=value, updated_at=now
+                )
+            )
+
+
+async def change_tags(
+    conn: AsyncConnection,
+    contact_id: int,
+    add: frozenset[str],
+    remove: frozenset[str],
+    now: float,
+) -> None:
+    if remove:
+        await conn.execute(
+            delete(contact_tags).where(
+                and_(contact_tags.c.contact_id == contact_id, contact_tags.c.tag.in_(remove))
+            )
+        )
+    if add:
+        present = set(
+            (
+                await conn.execute(
+                    select(contact_tags.c.tag).where(
+                        and_(contact_tags.c.contact_id == contact_id, contact_tags.c.tag.in_(add))
+                    )
+                )
+            ).scalars()
+        )
+        rows = [{"contact_id": contact_id, "tag": tag, "created_at": now} for tag in add - present]
+        if rows:
+            await conn.execute(insert(contact_tags), rows)
+
+
+async def resolve(conn: AsyncConnection, conversation_id: int) -> None:
+    """Mark the conversation resolved (the inbox's status)."""
+    await conn.execute(
+        update(conversations).where(conversations.c.id == conversation_id).values(status="resolved")
+    )
