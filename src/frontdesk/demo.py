@@ -13,6 +13,10 @@ The channel is stored without a workspace when none exists yet: the console's fi
 `frontdesk admin create`) makes the first workspace, which adopts it. Later starts find the
 channel by its Page id and keep its workspace.
 
+The first start also gives the demo Page the shipped example bot, the shop assistant, and links
+the Page to it (`rules`): a message typed in the emulator's Messenger client gets its answer.
+Later starts leave the bot and the link as they are.
+
 The emulator's world is saved to `<data dir>/emulator.yaml` on shutdown and loaded from there on
 the next start, so its tokens and transcripts survive a restart as Frontdesk's database does.
 """
@@ -29,13 +33,14 @@ import sys
 import time
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import uvicorn
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .app import create_app
 from .emulator import scenario
@@ -44,11 +49,13 @@ from .emulator.app import create_app as create_emulator_app
 from .emulator.meta import Meta
 from .messenger import GraphClient, MessengerError, PageAccount, app_token, oauth_url
 from .settings import Settings
+from .store import bots
 from .store import conversations as store
 from .store.db import create_engine
 from .store.migrate import upgrade
 from .store.secrets import Secrets
-from .workers import checkup, sending
+from .web import botfile
+from .workers import botprofile, checkup, sending
 
 log = logging.getLogger("frontdesk.demo")
 
@@ -77,6 +84,7 @@ WEBHOOK_FIELDS = (
 list goes every time (digest §8.9)."""
 STARTUP_SECONDS = 30.0
 CONNECT_SECONDS = 30.0
+SHOP_ASSISTANT = "shop-assistant.yaml"
 
 
 class DemoError(Exception):
@@ -189,11 +197,37 @@ async def connect_page(
             await sending.reconnect(conn, keys, channel.id, page.access_token, now)
         # The connection doctor examines the Page now and every hour (a no-op when it does).
         await checkup.watch(conn, channel_id, now)
+        await install_shop_assistant(conn, channel_id, now)
     log.info(
         "page connected",
         extra={"page_id": page.id, "page_name": page.name, "fields": list(WEBHOOK_FIELDS)},
     )
     return page
+
+
+def shop_assistant() -> str:
+    """The shipped example bot's YAML (docs/rule-bot.md)."""
+    return (resources.files("frontdesk.handlers") / "examples" / SHOP_ASSISTANT).read_text("utf-8")
+
+
+async def install_shop_assistant(conn: AsyncConnection, channel_id: int, now: float) -> bool:
+    """Give a channel that has no bot yet the shop assistant, and link the channel to it; a
+    channel that has a bot keeps it, and its link, whatever they became since."""
+    if await bots.of_channel(conn, channel_id) is not None:
+        return False
+    source = shop_assistant()
+    found = botfile.load(source, "example")
+    await botprofile.save(
+        conn,
+        channel_id,
+        fmt="yaml",
+        source=source,
+        definition=found.data,
+        now=now,
+        note="The shipped shop assistant",
+    )
+    await botprofile.link(conn, channel_id, now)
+    return True
 
 
 # --- two servers, one loop -------------------------------------------------------------------

@@ -211,10 +211,12 @@ def test_a_message_typed_as_a_customer_is_stored_and_a_restart_keeps_everything(
         params={"page_id": DEMO_PAGE_ID, "person_id": JOAO},
         timeout=10,
     ).json()
-    assert [m["text"] for m in transcript["messages"]] == ["Olá! Do you have the M size? 👕"]
+    said = [m["text"] for m in transcript["messages"] if m["direction"] == "in"]
+    assert said == ["Olá! Do you have the M size? 👕"]
     say(second, CHLOE, "Bonjour !")
     wait_for_message(second, database, "Bonjour !")
-    assert [row[0] for row in stored(database)] == ["Olá! Do you have the M size? 👕", "Bonjour !"]
+    inbound = [row[0] for row in stored(database) if row[3] == "inbound"]
+    assert inbound == ["Olá! Do you have the M size? 👕", "Bonjour !"]
     assert second.stop(signal.SIGTERM) == 0, second.stderr()
 
 
@@ -286,17 +288,23 @@ def test_the_database_of_a_running_dev_is_the_one_frontdesk_dev_reports(
     ready = httpx.get(dev.frontdesk + "/readyz", timeout=10)
     assert ready.status_code == 200, ready.text
     metrics = httpx.get(dev.frontdesk + "/metrics", timeout=10).text
-    assert "frontdesk_events_received_total 1\n" in metrics
+    # The message, then the echoes and receipts of the shop assistant's answer as they come.
+    received = re.search(r"^frontdesk_events_received_total (\d+)$", metrics, re.MULTILINE)
+    assert received is not None
+    assert int(received.group(1)) >= 1
     assert dev.stop() == 0
 
 
 def enriched(database: Path) -> tuple[list[Any], Any, Any]:
-    """The latest message's attachments, and the one contact's name and picture, as stored."""
+    """The latest inbound message's attachments, and the one contact's name and picture."""
     engine = create_engine(f"sqlite:///{database}")
     try:
         with engine.connect() as conn:
             latest = conn.execute(
-                select(messages.c.attachments).order_by(messages.c.id.desc()).limit(1)
+                select(messages.c.attachments)
+                .where(messages.c.direction == "inbound")
+                .order_by(messages.c.id.desc())
+                .limit(1)
             ).scalar_one_or_none()
             # The only contact so far: João, on the demo Page.
             contact = conn.execute(select(contacts.c.name, contacts.c.profile_pic)).first()
@@ -402,3 +410,49 @@ def test_the_first_visit_to_the_console_makes_the_owner_who_gets_the_demo_page(
         assert console_form(browser, "/login", "/login", login).status_code == 303
         assert DEMO_PAGE_ID in browser.get("/").text
     assert again.stop() == 0
+
+
+def answers_to(dev: Dev, person: str) -> list[str]:
+    """The Page's messages as the person's Messenger client shows them."""
+    sent = httpx.get(
+        dev.emulator + "/_emulator/sent",
+        params={"page_id": DEMO_PAGE_ID, "person_id": person},
+        timeout=10,
+    )
+    assert sent.status_code == 200, sent.text
+    return [str(m.get("text")) for m in sent.json()["data"]]
+
+
+def wait_for_answer(dev: Dev, person: str, start: str) -> list[str]:
+    deadline = time.monotonic() + DEADLINE
+    while not any(text.startswith(start) for text in answers_to(dev, person)):
+        assert dev.process.poll() is None, dev.stderr()
+        assert time.monotonic() < deadline, f"no answer {start!r} in {DEADLINE} s"
+        time.sleep(0.05)  # polling with a deadline
+    return answers_to(dev, person)
+
+
+def test_the_demo_page_answers_with_the_shop_assistant(tmp_path: Path, devs: list[Dev]) -> None:
+    dev = start(devs, tmp_path)
+    say(dev, JOAO, "What are your opening hours?")
+    [answer] = wait_for_answer(dev, JOAO, "We're open")
+    assert answer.startswith("We're open Monday to Friday 10:00")
+    say(dev, JOAO, "where is my order?")
+    wait_for_answer(dev, JOAO, "What's your order number?")
+    # Linking pushed the bot's Get Started button, greeting and menu to the Page.
+    [(_, _, _, sealed)] = channel_rows(tmp_path / "data" / "frontdesk.db")
+    token = Secrets([(tmp_path / "data" / "secret.key").read_text().strip()]).decrypt(sealed)
+    answer = httpx.get(
+        f"{dev.emulator}/v25.0/me/messenger_profile",
+        params={"fields": "get_started,persistent_menu", "access_token": token},
+        timeout=10,
+    )
+    [profile] = answer.json()["data"]
+    assert profile["get_started"] == {"payload": "GET_STARTED"}
+    assert [item["title"] for item in profile["persistent_menu"][0]["call_to_actions"]] == [
+        "Where is my order?",
+        "Opening hours",
+        "Returns",
+        "Talk to a person",
+    ]
+    assert dev.stop() == 0
