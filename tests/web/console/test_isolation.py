@@ -24,6 +24,8 @@ from frontdesk.core.people import Role
 from frontdesk.store import accounts, meta_apps
 from frontdesk.store.secrets import Secrets
 from frontdesk.store.tables import (
+    bot_versions,
+    bots,
     channels,
     invitations,
     sessions,
@@ -33,6 +35,7 @@ from frontdesk.store.tables import (
 from frontdesk.store.tables import (
     meta_apps as meta_apps_table,
 )
+from frontdesk.workers import botprofile
 
 from .conftest import Site, csrf_of
 
@@ -63,8 +66,34 @@ MISSING = Theirs(0, 999_999, 999_998, 999_997, 999_996)
 
 Aim = Callable[[Theirs], tuple[str, dict[str, str]]]
 
+BOT = "name: Ours\nrules: []\n"
 AIMED: dict[tuple[str, str], Aim] = {
     ("GET", "/channels/{channel_id:int}"): lambda t: (f"/channels/{t.channel_id}", {}),
+    ("GET", "/channels/{channel_id:int}/bot"): lambda t: (f"/channels/{t.channel_id}/bot", {}),
+    ("POST", "/channels/{channel_id:int}/bot"): lambda t: (
+        f"/channels/{t.channel_id}/bot",
+        {"source": BOT, "format": "yaml"},
+    ),
+    ("POST", "/channels/{channel_id:int}/bot/try"): lambda t: (
+        f"/channels/{t.channel_id}/bot/try",
+        {"source": BOT, "format": "yaml", "text": "hi"},
+    ),
+    ("GET", "/channels/{channel_id:int}/bot/export"): lambda t: (
+        f"/channels/{t.channel_id}/bot/export",
+        {},
+    ),
+    ("POST", "/channels/{channel_id:int}/bot/versions/{number:int}/rollback"): lambda t: (
+        f"/channels/{t.channel_id}/bot/versions/1/rollback",
+        {},
+    ),
+    ("GET", "/channels/{channel_id:int}/bot/rules/{index:int}"): lambda t: (
+        f"/channels/{t.channel_id}/bot/rules/0",
+        {},
+    ),
+    ("POST", "/channels/{channel_id:int}/bot/rules/{index:int}"): lambda t: (
+        f"/channels/{t.channel_id}/bot/rules/0",
+        {"name": "Mine now", "a0_kind": "text", "a0_value": "Hi"},
+    ),
     ("POST", "/team/members/{member_id:int}/role"): lambda t: (
         f"/team/members/{t.agent_id}/role",
         {"role": "admin"},
@@ -151,6 +180,15 @@ async def two_workspaces(site: Site) -> Theirs:
             graph_url="https://graph.facebook.com",
             graph_version="v25.0",
         )
+        their_bot = {"name": "Their Bot", "rules": []}
+        await botprofile.save(
+            conn,
+            channel_id,
+            fmt="yaml",
+            source="name: Their Bot\nrules: []\n",
+            definition=their_bot,
+            now=site.clock(),
+        )
     return Theirs(owner.workspace_id, owner.id, agent.id, channel_id, invitation.id)
 
 
@@ -158,6 +196,7 @@ async def snapshot(site: Site, workspace_id: int) -> dict[str, Any]:
     """Every row of the workspace, and the sessions of its people."""
     async with site.engine.begin() as conn:
         people = select(users.c.id).where(users.c.workspace_id == workspace_id)
+        their_channels = select(channels.c.id).where(channels.c.workspace_id == workspace_id)
         rows = {
             "workspace": (
                 await conn.execute(select(workspaces).where(workspaces.c.id == workspace_id))
@@ -179,6 +218,16 @@ async def snapshot(site: Site, workspace_id: int) -> dict[str, Any]:
             "meta_apps": (
                 await conn.execute(
                     select(meta_apps_table).where(meta_apps_table.c.workspace_id == workspace_id)
+                )
+            ).all(),
+            "bots": (
+                await conn.execute(select(bots).where(bots.c.channel_id.in_(their_channels)))
+            ).all(),
+            "bot_versions": (
+                await conn.execute(
+                    select(bot_versions)
+                    .join(bots, bots.c.id == bot_versions.c.bot_id)
+                    .where(bots.c.channel_id.in_(their_channels))
                 )
             ).all(),
         }

@@ -23,6 +23,7 @@ from frontdesk.store import accounts
 from frontdesk.web.access import Forbidden, NotFound
 
 from . import account, home, meta_app, signin, team
+from .botpage import routes as bot_routes
 from .context import Ask, Console
 from .forms import Fields, FormRefused, read_form
 from .gate import (
@@ -136,6 +137,7 @@ def console_routes(console: Console) -> list[BaseRoute]:
     return [
         page("/", home.dashboard, methods=["GET"]),
         page("/channels/{channel_id:int}", home.channel, methods=["GET"]),
+        *bot_routes(page),
         page("/setup", signin.setup_page, methods=["GET"], signed_in=False),
         page("/setup", signin.setup, methods=["POST"], signed_in=False),
         page("/login", signin.login_page, methods=["GET"], signed_in=False),
