@@ -647,6 +647,8 @@ def main() -> int:
         k: v for k, v in os.environ.items() if not k.startswith("FRONTDESK_") and k != "PYTHONPATH"
     }
     env.update(
+        # The servers run this checkout's code, whichever checkout the virtualenv installed.
+        PYTHONPATH=str(HERE.parent / "src"),
         FRONTDESK_DATA_DIR=str(workdir),
         FRONTDESK_META_APP_SECRET=webhooks.APP_SECRET,
         FRONTDESK_SECRET_KEY=Fernet.generate_key().decode(),
