@@ -1,15 +1,21 @@
-"""A workspace's channels (its connected Pages) as the console shows them. Callers own the
-transaction."""
+"""A workspace's channels (its connected Pages) as the console shows them, and the console's
+changes to them: connected, adopted, relinked, flagged. Callers own the transaction."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .tables import channels
+
+ACTIVE = "active"
+REMOVED = "removed"
+"""Removed from the workspace with its history kept: no token, no events, no sends."""
+QUIET = frozenset({ACTIVE, REMOVED})
+"""Statuses that raise no banner; every other one (a doctor's or the send pipeline's flag) does."""
 
 _COLUMNS = (
     channels.c.id,
@@ -73,3 +79,82 @@ async def in_workspace(
         )
     ).first()
     return None if row is None else _summary(row)
+
+
+async def flagged(conn: AsyncConnection, workspace_id: int) -> list[ChannelSummary]:
+    """The workspace's channels with a problem, for the banner on every console page."""
+    rows = await conn.execute(
+        select(*_COLUMNS)
+        .where(channels.c.workspace_id == workspace_id, channels.c.status.not_in(QUIET))
+        .order_by(channels.c.name, channels.c.id)
+    )
+    return [_summary(row) for row in rows]
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who has a channel of a Page already: a workspace, or none (not yet claimed)."""
+
+    channel_id: int
+    workspace_id: int | None
+    status: str
+
+
+async def holders(conn: AsyncConnection, page_ids: list[str]) -> dict[str, Holder]:
+    """Page id → the channel that has it, for the Pages that have one."""
+    if not page_ids:
+        return {}
+    rows = await conn.execute(
+        select(channels.c.id, channels.c.page_id, channels.c.workspace_id, channels.c.status).where(
+            channels.c.page_id.in_(page_ids)
+        )
+    )
+    return {
+        str(row.page_id): Holder(int(row.id), row.workspace_id, str(row.status)) for row in rows
+    }
+
+
+async def add(
+    conn: AsyncConnection,
+    workspace_id: int,
+    page_id: str,
+    name: str,
+    page_token: bytes,
+    now: float,
+) -> int:
+    """A new channel of the workspace, connected (status active), answered by the inbox."""
+    result = await conn.execute(
+        insert(channels)
+        .values(
+            workspace_id=workspace_id,
+            page_id=page_id,
+            name=name,
+            page_token=page_token,
+            link="inbox",
+            status=ACTIVE,
+            has_human_agent=False,
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(channels.c.id)
+    )
+    return int(result.scalar_one())
+
+
+async def adopt(
+    conn: AsyncConnection, channel_id: int, workspace_id: int, name: str, now: float
+) -> None:
+    """The workspace takes a channel that had none (or keeps its own), with the Page's name as
+    Meta gives it now. Its token is replaced apart (`workers.sending.reconnect`)."""
+    await conn.execute(
+        update(channels)
+        .where(channels.c.id == channel_id)
+        .values(workspace_id=workspace_id, name=name, updated_at=now)
+    )
+
+
+async def set_link(conn: AsyncConnection, channel_id: int, link: str, now: float) -> None:
+    """Who answers the channel from its next event on (the worker reads it per event)."""
+    await conn.execute(
+        update(channels).where(channels.c.id == channel_id).values(link=link, updated_at=now)
+    )

@@ -126,6 +126,52 @@ channels = Table(
     Column("updated_at", Double, nullable=False),
 )
 
+# A channel's own webhook, for a Page connected through the business's own Meta app: by hand
+# (manual setup), or by Facebook Login when the workspace uses its own app. Its Callback URL is
+# /webhooks/messenger/{key}, answered with its verify token, and events there are believed only
+# when signed with its app secret. Made before the channel (the admin may set up Meta's side
+# first), so channel_id is NULL until the Page is connected.
+channel_hooks = Table(
+    "channel_hooks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(64), nullable=False, unique=True),
+    # "manual" or "login": how its channel was (or is being) connected.
+    Column("via", String(10), nullable=False),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), nullable=False, index=True),
+    Column("channel_id", Integer, ForeignKey("channels.id"), nullable=True, unique=True),
+    Column("verify_token", LargeBinary, nullable=False),
+    Column("app_id", String(32), nullable=True),
+    Column("app_secret", LargeBinary, nullable=True),
+    Column("graph_url", String(200), nullable=False),
+    Column("graph_version", String(20), nullable=False),
+    # When Meta's verification GET (or a first signed event) last came to this URL.
+    Column("verified_at", Double, nullable=True),
+    Column("created_at", Double, nullable=False),
+)
+
+# One Facebook Login round trip of "Manage Pages" (or a reconnect): the state it must come back
+# with (its SHA-256), the session it belongs to, then the person's long-lived user token
+# (encrypted), their Pages, and each chosen Page's progress while it is connected.
+page_logins = Table(
+    "page_logins",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("state_hash", String(64), nullable=False, unique=True),
+    Column("session_id", String(64), nullable=False),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), nullable=False, index=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("channel_id", Integer, ForeignKey("channels.id", ondelete="CASCADE"), nullable=True),
+    Column("app_id", String(32), nullable=False),
+    Column("user_token", LargeBinary, nullable=True),
+    Column("pages", JSON, nullable=True),
+    Column("progress", JSON, nullable=True),
+    Column("problem", Text, nullable=True),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Column("returned_at", Double, nullable=True),
+)
+
 webhook_bodies = Table(
     "webhook_bodies",
     metadata,
@@ -211,6 +257,8 @@ messages = Table(
     Column("read_at", Double, nullable=True),
     UniqueConstraint("channel_id", "mid", name="uq_messages_channel_mid"),
     Index("ix_messages_conversation", "conversation_id", "id"),
+    # A channel's last message in and out (the console's table, the post-setup checklist).
+    Index("ix_messages_channel_direction", "channel_id", "direction", "created_at"),
 )
 
 worker_heartbeats = Table(
