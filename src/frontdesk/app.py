@@ -21,6 +21,7 @@ from .store.passwords import Passwords
 from .store.secrets import Secrets
 from .web.console import Console, ConsoleConfig, console_routes
 from .web.health import Health
+from .web.hooks import ChannelHooks
 from .web.webhook import Intake
 from .workers.botprofile import Pusher
 from .workers.checkup import Checkup
@@ -164,11 +165,14 @@ def create_app(
         passwords or Passwords(),
         clock,
     )
+    hooks = ChannelHooks(engine, Secrets(settings.secret_keys), intake, clock)
 
     app = Starlette(
         routes=[
             Route("/webhooks/messenger", intake.verify, methods=["GET"]),
             Route("/webhooks/messenger", intake.receive, methods=["POST"]),
+            Route(ChannelHooks.PATH, hooks.verify, methods=["GET"]),
+            Route(ChannelHooks.PATH, hooks.receive, methods=["POST"]),
             Route("/healthz", health.healthz, methods=["GET"]),
             Route("/readyz", health.readyz, methods=["GET"]),
             Route("/metrics", health.metrics, methods=["GET"]),

@@ -37,6 +37,7 @@ from frontdesk.messenger import (
     verify_signature,
 )
 from frontdesk.messenger import verify_subscription as challenge_for
+from frontdesk.store.channels import REMOVED
 from frontdesk.store.tables import channels, webhook_bodies
 from frontdesk.workers import queue
 
@@ -63,6 +64,9 @@ class _Delivery:
     """Event-loop time it joined the queue (the received_at clock may be a test's)."""
     stored: asyncio.Future[None]
     """Resolved by the writer after the commit; cancelled when the request gives up."""
+    pages: frozenset[str] | None = None
+    """The Pages whose events this delivery may carry (a channel's own callback URL); None: any
+    Page with a channel (the app-wide URL)."""
 
 
 @dataclass
@@ -123,6 +127,13 @@ class Intake:
         return b"".join(chunks)
 
     async def receive(self, request: Request) -> Response:
+        return await self.receive_signed(request, self.app_secret)
+
+    async def receive_signed(
+        self, request: Request, app_secret: str, pages: frozenset[str] | None = None
+    ) -> Response:
+        """Take a delivery signed with `app_secret`; with `pages`, events of other Pages are kept
+        with the body but routed nowhere (a channel's own URL carries only its app's Pages)."""
         try:
             body = await self._body(request)
         except BodyTooLarge:
@@ -135,8 +146,8 @@ class Intake:
         if self._pending and loop.time() - self._pending[0].queued_at > self.max_wait:
             return self._shed(f"the oldest webhook body waited over {self.max_wait:g} s")
         # Without an app secret nothing can be verified, so nothing is accepted.
-        if not self.app_secret or not verify_signature(
-            body, request.headers.get("x-hub-signature-256"), self.app_secret
+        if not app_secret or not verify_signature(
+            body, request.headers.get("x-hub-signature-256"), app_secret
         ):
             return PlainTextResponse("", status_code=403)
         batch: Batch | None
@@ -146,7 +157,9 @@ class Intake:
             # Signed by Meta but unreadable: keep it for inspection and say 200, or Meta retries
             # and eventually unsubscribes the Page.
             batch, note = None, str(err)[:500]
-        delivery = _Delivery(body, self.clock(), batch, note, loop.time(), loop.create_future())
+        delivery = _Delivery(
+            body, self.clock(), batch, note, loop.time(), loop.create_future(), pages
+        )
         self._in_flight += 1
         try:
             self._pending.append(delivery)
@@ -277,7 +290,9 @@ class Intake:
         known: set[str] = set()
         if page_ids:
             rows = await conn.execute(
-                select(channels.c.page_id).where(channels.c.page_id.in_(page_ids))
+                select(channels.c.page_id).where(
+                    channels.c.page_id.in_(page_ids), channels.c.status != REMOVED
+                )
             )
             known = {row.page_id for row in rows}
         # One multi-row INSERT (SQLAlchemy's insertmanyvalues). Its ids ascend in VALUES order:
@@ -287,15 +302,16 @@ class Intake:
         # costs one statement per row on SQLite.
         inserted = await conn.execute(
             insert(webhook_bodies).returning(webhook_bodies.c.id),
-            [_body_row(d, known) for d in group],
+            [_body_row(d, _routed(d, known)) for d in group],
         )
         body_ids = sorted(inserted.scalars().all())
         jobs: list[dict[str, Any]] = []
         for delivery, body_id in zip(group, body_ids, strict=True):
             if delivery.batch is None:
                 continue
+            routed = _routed(delivery, known)
             for event in delivery.batch.events:
-                if event.page_id is None or event.page_id not in known:
+                if event.page_id is None or event.page_id not in routed:
                     continue
                 key = conversation_key(event)
                 jobs.append(
@@ -313,6 +329,10 @@ class Intake:
         await queue.enqueue_many(conn, jobs, group[-1].received_at)
 
 
+def _routed(delivery: _Delivery, known: set[str]) -> set[str]:
+    return known if delivery.pages is None else known & delivery.pages
+
+
 def _body_row(delivery: _Delivery, known: set[str]) -> dict[str, Any]:
     if delivery.batch is None:
         state, note = "malformed", delivery.note
@@ -324,6 +344,8 @@ def _body_row(delivery: _Delivery, known: set[str]) -> dict[str, Any]:
         else:
             state = "partly_unknown" if pages & known else "unknown_page"
             note = f"no channel for Page {', '.join(unknown)}"
+            if delivery.pages is not None:
+                note += " at this channel's callback URL"
     return {
         "received_at": delivery.received_at,
         "body": delivery.body,

@@ -47,6 +47,8 @@ NOT_CONSOLE = {
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
+    ("GET", "/webhooks/messenger/{key}"),
+    ("POST", "/webhooks/messenger/{key}"),
 }
 
 
