@@ -483,6 +483,13 @@ class _Exam:
         return Finding(check, Verdict.UNKNOWN, why)
 
     @property
+    def callback_url(self) -> str:
+        """Where the app's webhook must point: this Frontdesk's, or a manually connected
+        channel's own URL."""
+        key = self.facts.webhook_key
+        return self.setup.callback_url if key is None else f"{self.setup.callback_url}/{key}"
+
+    @property
     def app_refused(self) -> bool:
         """Meta refused Frontdesk's own app token (wrong app id or secret)."""
         subs = self.answers.app_subscriptions
@@ -675,12 +682,19 @@ class _Exam:
         return self._pass(check, "The Page is published and not restricted." + warned)
 
     def app_webhook(self) -> Finding:
-        check, setup, subs = Check.APP_WEBHOOK, self.setup, self.answers.app_subscriptions
+        check, subs = Check.APP_WEBHOOK, self.answers.app_subscriptions
+        callback = self.callback_url
         fix = (
             "Reconnect a Page in Frontdesk, which sets the webhook; or in the Meta app dashboard "
-            f"(Messenger → Settings → Webhooks) set the Callback URL to {setup.callback_url} "
+            f"(Messenger → Settings → Webhooks) set the Callback URL to {callback} "
             "with Frontdesk's verify token, and subscribe every field listed in the guide."
         )
+        if self.facts.webhook_key is not None:
+            fix = (
+                "In your Meta app's dashboard (Messenger → Settings → Webhooks) set the Callback "
+                f"URL to {callback} with the verify token shown on the Page's manual setup in "
+                "Frontdesk, and subscribe every field listed in the guide."
+            )
         if not self.app.is_complete:
             return self._fail(
                 check,
@@ -711,12 +725,12 @@ class _Exam:
                 "The Meta app's webhook is not active: Meta has not verified it.",
                 fix,
             )
-        if (sub.callback_url or "").rstrip("/") != setup.callback_url.rstrip("/"):
+        if (sub.callback_url or "").rstrip("/") != callback.rstrip("/"):
             return self._fail(
                 check,
                 f"The Meta app's webhook points at {sub.callback_url}, not at this Frontdesk "
-                f"({setup.callback_url}): Meta delivers the Page's messages elsewhere.",
-                f"Set the Callback URL to {setup.callback_url} (Meta app dashboard → Messenger "
+                f"({callback}): Meta delivers the Page's messages elsewhere.",
+                f"Set the Callback URL to {callback} (Meta app dashboard → Messenger "
                 "→ Settings → Webhooks), or correct FRONTDESK_PUBLIC_URL if this Frontdesk "
                 "moved.",
             )
@@ -728,7 +742,7 @@ class _Exam:
                 "those events.",
                 fix,
             )
-        return self._pass(check, f"Verified, pointing at {setup.callback_url}, every field.")
+        return self._pass(check, f"Verified, pointing at {callback}, every field.")
 
     def subscription(self) -> Finding:
         check, apps = Check.SUBSCRIPTION, self.answers.page_subscriptions

@@ -19,7 +19,7 @@ from frontdesk.messenger import (
     PostbackEvent,
     parse,
 )
-from frontdesk.store import meta_apps
+from frontdesk.store import hooks, meta_apps
 from frontdesk.store.meta_apps import MetaApp
 from frontdesk.store.secrets import SecretError, Secrets
 from frontdesk.store.tables import channels, messages, webhook_bodies
@@ -77,6 +77,9 @@ class Facts:
     """Conversation → when a reply to it last went out (for failures that were overcome)."""
     policy: PolicyNotice | None
     last_standby_at: float | None
+    webhook_key: str | None = None
+    """A manually connected channel's own Callback URL key (`/webhooks/messenger/{key}`); its
+    `app` is then the channel's own Meta app."""
     """When a customer's message last came on standby (another app had the conversation)."""
 
 
@@ -96,6 +99,10 @@ async def gather_facts(
         return None
     token, problem = _open_token(secrets, row.page_token)
     app = await _own_app(conn, secrets, row.workspace_id)
+    webhook_key = None
+    manual = await hooks.channel_app(conn, secrets, channel_id)
+    if manual is not None:
+        app, webhook_key = manual
     mine = messages.c.channel_id == channel_id
     times = (
         await conn.execute(
@@ -126,6 +133,7 @@ async def gather_facts(
         sent_since=await _sent_since(conn, {f.conversation_id for f in failures}),
         policy=await _policy_notice(conn, str(row.page_id)),
         last_standby_at=await _last_standby(conn, str(row.page_id)),
+        webhook_key=webhook_key,
     )
 
 
