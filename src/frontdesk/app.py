@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from .handlers import default_handlers
 from .messenger import GraphClient, SendClient
 from .settings import DEFAULT_GRAPH_URL, Settings
 from .store.db import create_engine
@@ -86,8 +87,8 @@ def build_checkup(settings: Settings, http: httpx.AsyncClient) -> Checkup:
 
 
 def build_console_config(settings: Settings) -> ConsoleConfig:
-    """The console's settings: the operator's Meta app, and the Graph addresses a workspace's
-    own app may use (the instance's, and Meta's)."""
+    """The console's settings: the operator's Meta app, the Graph addresses a workspace's own
+    app may use (the instance's, and Meta's), and the link kinds whose handler exists."""
     operator = MetaApp(
         settings.meta_app_id,
         settings.meta_app_secret,
@@ -96,7 +97,8 @@ def build_console_config(settings: Settings) -> ConsoleConfig:
         settings.graph_version,
     )
     graph_urls = tuple(dict.fromkeys((settings.graph_url, DEFAULT_GRAPH_URL)))
-    return ConsoleConfig(settings.public_url, operator, graph_urls)
+    links = tuple(kind.value for kind in default_handlers())
+    return ConsoleConfig(settings.public_url, operator, graph_urls, link_kinds=links)
 
 
 def create_app(
@@ -125,12 +127,13 @@ def create_app(
         clock=clock,
     )
     health = Health(engine, intake, clock)
+    checkup = build_checkup(settings, http)
     with_worker = settings.runs_worker_in_process if run_worker is None else run_worker
     handlers = job_handlers(
         settings.meta_app_id,
         sender=build_sender(settings, http),
         enricher=build_enricher(settings, http),
-        doctor=build_checkup(settings, http),
+        doctor=checkup,
         caller=build_caller(settings, http),
         pusher=build_pusher(settings, http),
     )
@@ -164,6 +167,8 @@ def create_app(
         Secrets(settings.secret_keys),
         passwords or Passwords(),
         clock,
+        http=http,
+        checkup=checkup,
     )
     hooks = ChannelHooks(engine, Secrets(settings.secret_keys), intake, clock)
 

@@ -95,6 +95,18 @@ async def test_lapsed_lease_is_taken_over_and_the_old_worker_cannot_finish(
     assert await finish(engine, taken, "w2", NOW + 32)
 
 
+async def test_lapsed_leases_are_looked_for_only_when_asked(engine: AsyncEngine) -> None:
+    await add(engine, "p:a", "p:b")
+    [first, second] = await claim(engine, "killed")
+    await add(engine, "p:c")
+    async with engine.begin() as conn:
+        skipped = await queue.claim(conn, "w2", NOW + 31, limit=10, lease=30, lapsed=False)
+    assert [job.payload["key"] for job in skipped] == ["p:c"]  # ready only
+    async with engine.begin() as conn:
+        taken = await queue.claim(conn, "w2", NOW + 31, limit=10, lease=30, lapsed=True)
+    assert [job.id for job in taken] == [first.id, second.id]
+
+
 async def test_concurrent_workers_never_claim_the_same_job(engine: AsyncEngine) -> None:
     keys = [f"p:{n % 7}" for n in range(60)]
     await add(engine, *keys)

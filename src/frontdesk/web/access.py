@@ -19,10 +19,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from frontdesk.core.people import Role, may_manage
-from frontdesk.store import accounts
+from frontdesk.store import accounts, hooks, logins
 from frontdesk.store import channels as channel_store
 from frontdesk.store.accounts import Invitation, User
 from frontdesk.store.channels import ChannelSummary
+from frontdesk.store.hooks import Hook
+from frontdesk.store.logins import Login
+from frontdesk.store.secrets import Secrets
 from frontdesk.store.tables import channels, conversations
 
 
@@ -117,3 +120,22 @@ def access_workspace_settings(user: User) -> int:
     manage it."""
     require_manager(user)
     return user.workspace_id
+
+
+async def access_login(conn: AsyncConnection, user: User, login_id: int) -> Login:
+    """A Facebook Login round trip of Manage Pages: only its own person's (it holds their
+    Facebook token), and only while that person manages the workspace."""
+    login = await logins.by_id(conn, login_id)
+    if login is None or login.workspace_id != user.workspace_id or login.user_id != user.id:
+        raise NotFound(f"login {login_id}")
+    require_manager(user)
+    return login
+
+
+async def access_hook(conn: AsyncConnection, keys: Secrets, user: User, hook_id: int) -> Hook:
+    """A manual setup (a channel's own webhook) of the workspace, for an owner or admin."""
+    hook = await hooks.by_id(conn, keys, hook_id)
+    if hook is None or hook.workspace_id != user.workspace_id:
+        raise NotFound(f"manual setup {hook_id}")
+    require_manager(user)
+    return hook

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import socket
 import time
@@ -24,6 +25,8 @@ log = logging.getLogger("frontdesk.worker")
 T = TypeVar("T")
 
 HEARTBEAT_SECONDS = 5.0
+LAPSED_CHECKS = 4
+"""Times per lease a running worker looks for jobs whose lease lapsed."""
 
 
 @dataclass(frozen=True)
@@ -100,14 +103,21 @@ class Worker:
         beat = asyncio.create_task(self._heartbeat(), name="worker-heartbeat")
         running: set[asyncio.Task[None]] = set()
         try:
+            lapsed_checked = -math.inf
             while not self._stopping.is_set():
                 free = self.concurrency - len(running)
                 claimed: list[Job] = []
                 if free > 0:
+                    now = self.clock()
+                    # Lapsed leases (a dead worker's jobs) are looked for a few times per lease,
+                    # not on every claim: one query less for each job.
+                    lapsed = now - lapsed_checked >= self.lease / LAPSED_CHECKS
                     async with self._transaction() as conn:
                         claimed = await queue.claim(
-                            conn, self.id, self.clock(), limit=free, lease=self.lease
+                            conn, self.id, now, limit=free, lease=self.lease, lapsed=lapsed
                         )
+                    if lapsed:
+                        lapsed_checked = now
                 for job in claimed:
                     task = asyncio.create_task(self._run_job(job), name=f"job-{job.id}")
                     running.add(task)

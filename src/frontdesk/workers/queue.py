@@ -103,16 +103,23 @@ _SKIP_LOCKED = {
 
 
 async def claim(
-    conn: AsyncConnection, worker: str, now: float, *, limit: int = 1, lease: float = DEFAULT_LEASE
+    conn: AsyncConnection,
+    worker: str,
+    now: float,
+    *,
+    limit: int = 1,
+    lease: float = DEFAULT_LEASE,
+    lapsed: bool = True,
 ) -> list[Job]:
     """Take up to `limit` runnable jobs, at most one per key, under a lease.
 
     Two queries, each walking `ix_jobs_claim` (state, id) in id order and stopping after a few
-    rows: lapsed leases first (older work), then ready jobs. One query ORing both states would
-    make the database sort every runnable job on each claim (docs/performance.md).
+    rows: lapsed leases first (older work; skipped with `lapsed=False`), then ready jobs. One
+    query ORing both states would make the database sort every runnable job on each claim
+    (docs/performance.md).
     """
     candidates: list[Any] = []
-    for query in (_LAPSED, _READY):
+    for query in (_LAPSED, _READY) if lapsed else (_READY,):
         if conn.dialect.name == "postgresql":
             query = _SKIP_LOCKED[query]
         candidates += (await conn.execute(query, {"now": now, "limit": limit * 4})).all()

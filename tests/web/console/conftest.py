@@ -1,5 +1,6 @@
 """The console over HTTP: Frontdesk's real app (create_app) on a real database, driven through
-httpx.ASGITransport by `Browser`s that keep cookies and send forms as a browser does."""
+httpx.ASGITransport by `Browser`s that keep cookies and send forms as a browser does; `wired`
+also puts the emulator in Meta's place, in-process both ways."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from html import unescape
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
 import pytest
@@ -20,11 +22,14 @@ from starlette.applications import Starlette
 
 from frontdesk.app import create_app
 from frontdesk.core.people import Role
+from frontdesk.emulator import Clock as EmulatorClock
+from frontdesk.emulator import Emulator, WebhookSettings
 from frontdesk.settings import Settings
 from frontdesk.store import accounts
 from frontdesk.store import conversations as store
 from frontdesk.store.passwords import Passwords
 from frontdesk.store.tables import channels
+from frontdesk.workers.loop import Worker
 
 ORIGIN = "http://frontdesk.test"
 NOW = 1_795_000_000.0
@@ -162,6 +167,136 @@ async def site(tmp_path: Path, database_url: str) -> AsyncIterator[Site]:
     async with httpx.AsyncClient() as http:
         app = create_app(settings, clock=clock, run_worker=False, http=http, passwords=CHEAP)
         made = Site(app, app.state.engine, clock, settings)
+        try:
+            yield made
+        finally:
+            for browser in made.browsers:
+                await browser.client.aclose()
+            await made.engine.dispose()
+
+
+# --- the console wired to the emulator ----------------------------------------------------------
+
+APP_ID = "900100200300400"
+APP_SECRET = "demo-app-secret-0123456789abcdef"
+VERIFY = "operator-verify-token"
+ADMIN = "10150000000000001"  # Morgan Reyes: every task on both Pages, admin of the app
+LISBON = "104857600012345"
+PORTO = "104857600099999"
+JOAO = "7100000000000001"
+CHLOE = "7100000000000002"
+CALLBACK = f"{ORIGIN}/channels/connect/callback"
+SCOPE = ["pages_show_list", "pages_messaging", "pages_manage_metadata", "pages_read_engagement"]
+
+
+class SharedClock(Clock):
+    """The emulator's frozen clock, read by Frontdesk too: one time for both sides."""
+
+    def __init__(self, clock: EmulatorClock) -> None:
+        super().__init__(clock.now())
+        self.clock = clock
+
+    def __call__(self) -> float:
+        return self.clock.now()
+
+    def advance(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+
+
+class LateApp:
+    """Frontdesk's ASGI app, bound once built: the emulator and Frontdesk each need the other."""
+
+    def __init__(self) -> None:
+        self.app: Starlette | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        assert self.app is not None, "Frontdesk is not built yet"
+        await self.app(scope, receive, send)
+
+
+@dataclass
+class Wired(Site):
+    """`Site` whose Meta is the emulator, in-process both ways (Graph calls, webhooks)."""
+
+    emulator: Emulator | None = None
+    meta: httpx.AsyncClient | None = None
+
+    @property
+    def control(self) -> httpx.AsyncClient:
+        assert self.meta is not None
+        return self.meta
+
+    async def settle(self) -> None:
+        """Deliver every webhook and run every due job until nothing moves."""
+        assert self.emulator is not None
+        worker: Worker = self.app.state.worker
+        for _ in range(100):
+            await self.emulator.meta.drain()
+            if await worker.run_until_idle() == 0:
+                return
+        raise AssertionError("Frontdesk and the emulator did not settle")
+
+    async def say(self, text: str, page: str = LISBON, person: str = JOAO) -> None:
+        answer = await self.control.post(
+            "/_emulator/act/message", json={"page_id": page, "person_id": person, "text": text}
+        )
+        assert answer.status_code == 200, answer.text
+        await self.settle()
+
+    async def world_page(self, page: str) -> dict[str, Any]:
+        world = (await self.control.get("/_emulator/world")).json()
+        found: dict[str, Any] = next(p for p in world["pages"] if p["id"] == page)
+        return found
+
+    async def facebook(
+        self,
+        browser: Browser,
+        start: str = "/channels/connect/facebook",
+        *,
+        pages: tuple[str, ...] = (LISBON, PORTO),
+        person: str = ADMIN,
+        action: str = "allow",
+    ) -> httpx.Response:
+        """Go to the Login dialog from `start`, answer it as `person`, and follow Facebook's
+        redirect back into Frontdesk (the callback's own answer is returned)."""
+        leaving = await browser.get(start)
+        assert leaving.status_code == 303, leaving.text
+        dialog = leaving.headers["location"]
+        address, _, query = dialog.partition("?")
+        assert self.emulator is not None
+        assert address.startswith(self.emulator.base_url), address
+        form: dict[str, Any] = {k: v[0] for k, v in parse_qs(query).items()}
+        form.update(person_id=person, action=action, page=list(pages), permission=SCOPE)
+        granted = await self.control.post(address, data=form)
+        assert granted.status_code == 302, granted.text
+        back = granted.headers["location"]
+        assert back.startswith(CALLBACK), back
+        return await browser.get(back.removeprefix(ORIGIN))
+
+
+@pytest.fixture
+async def wired(tmp_path: Path, database_url: str) -> AsyncIterator[Wired]:
+    emulator_clock = EmulatorClock(NOW, frozen=True)
+    late = LateApp()
+    emulator = Emulator(
+        clock=emulator_clock,
+        transport=httpx.ASGITransport(app=late),
+        webhooks=WebhookSettings(retry_delays=[0.0]),
+    )
+    settings = site_settings(
+        tmp_path,
+        database_url,
+        meta_app_secret=APP_SECRET,
+        meta_verify_token=VERIFY,
+        graph_url=emulator.base_url,
+    )
+    clock = SharedClock(emulator_clock)
+    async with emulator, emulator.client() as meta, emulator.client() as http:
+        allowed = await meta.patch(f"/_emulator/apps/{APP_ID}", json={"redirect_uris": [CALLBACK]})
+        assert allowed.status_code == 200, allowed.text
+        app = create_app(settings, clock=clock, run_worker=False, http=http, passwords=CHEAP)
+        late.app = app
+        made = Wired(app, app.state.engine, clock, settings, emulator=emulator, meta=meta)
         try:
             yield made
         finally:

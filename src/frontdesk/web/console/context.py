@@ -7,14 +7,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import Response
 
 from frontdesk.store.accounts import User, Workspace
+from frontdesk.store.channels import ChannelSummary
 from frontdesk.store.meta_apps import MetaApp
 from frontdesk.store.passwords import Passwords
 from frontdesk.store.secrets import Secrets
+from frontdesk.workers.checkup import Checkup
 
 from .forms import Fields
 from .gate import Cookies, Visit
@@ -43,6 +46,12 @@ class ConsoleConfig:
     invitation_lifetime: float = 7 * DAY
     max_form_bytes: int = 64 * 1024
     login_limits: Limits = field(default_factory=Limits)
+    link_kinds: tuple[str, ...] = ("inbox",)
+    """The link kinds a channel may be given: those whose handler exists in this build."""
+    login_lifetime: float = 30 * 60.0
+    """A Facebook Login round trip of Manage Pages (and its user token) lives this long."""
+    quiet_hours: float = 24.0
+    """A channel that heard nothing for this long shows "no events for N hours"."""
 
 
 @dataclass
@@ -53,6 +62,10 @@ class Console:
     passwords: Passwords
     clock: Callable[[], float]
     pages: Pages = field(default_factory=Pages)
+    http: httpx.AsyncClient | None = None
+    """Reaches Meta (Graph, for connecting Pages); None: the console connects nothing."""
+    checkup: Checkup | None = None
+    """The connection doctor, for the doctor page (and the flags it sets)."""
 
     @property
     def cookies(self) -> Cookies:
@@ -74,6 +87,8 @@ class Ask:
     visit: Visit
     form: Fields
     workspace: Workspace | None = None
+    flagged: list[ChannelSummary] = field(default_factory=list)
+    """The workspace's channels with a problem: the banner on every page."""
 
     @property
     def user(self) -> User:
@@ -93,6 +108,7 @@ class Ask:
             "notice": None,
             "errors": self.form.errors,
             "values": self.form.values,
+            "flagged": self.flagged,
             **extra,
         }
 

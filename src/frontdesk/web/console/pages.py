@@ -9,6 +9,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from .status import LINK_WORDS, STATUS_WORDS
+
 # Everything is served from here (no CDN: it works offline); no inline script or style, no
 # framing, forms post only back to us. Pages show account data: never cached.
 SECURITY_HEADERS = {
@@ -24,7 +26,7 @@ SECURITY_HEADERS = {
 }
 
 
-def _when(epoch: float) -> str:
+def when(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
@@ -37,7 +39,9 @@ class Pages:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters["when"] = _when
+        self.env.filters["when"] = when
+        self.env.globals["status_words"] = STATUS_WORDS
+        self.env.globals["link_words"] = LINK_WORDS
 
     def render(self, template: str, context: dict[str, Any], status: int = 200) -> Response:
         html = self.env.get_template(template).render(**context)

@@ -20,9 +20,11 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from frontdesk.store import accounts
+from frontdesk.store import channels as channel_store
+from frontdesk.store.channels import ChannelSummary
 from frontdesk.web.access import Forbidden, NotFound
 
-from . import account, home, meta_app, signin, team
+from . import account, checks, connect, home, linking, manual, meta_app, removing, signin, team
 from .botpage import routes as bot_routes
 from .context import Ask, Console
 from .forms import Fields, FormRefused, read_form
@@ -42,10 +44,12 @@ View = Callable[[Console, Ask], Awaitable[Response]]
 log = logging.getLogger("frontdesk.console")
 
 
-async def _visit(console: Console, request: Request) -> tuple[Visit, accounts.Workspace | None]:
+async def _visit(
+    console: Console, request: Request
+) -> tuple[Visit, accounts.Workspace | None, list[ChannelSummary]]:
     token = cookie_token(request, SESSION_COOKIE)
     if token is None:
-        return Visit.anonymous(request), None
+        return Visit.anonymous(request), None, []
     limits = console.config
     async with console.engine.begin() as conn:
         session = await accounts.session_for(
@@ -56,9 +60,11 @@ async def _visit(console: Console, request: Request) -> tuple[Visit, accounts.Wo
             lifetime=limits.session_lifetime,
         )
         if session is None:
-            return Visit.anonymous(request), None
+            return Visit.anonymous(request), None, []
         workspace = await accounts.workspace(conn, session.user.workspace_id)
-    return Visit(session, token, session.csrf_token), workspace
+        # The banner of every page: the workspace's channels with a problem.
+        flagged = await channel_store.flagged(conn, session.user.workspace_id)
+    return Visit(session, token, session.csrf_token), workspace, flagged
 
 
 def _error(console: Console, ask: Ask, status: int, title: str, detail: str) -> Response:
@@ -69,15 +75,15 @@ def gate(
     console: Console, view: View, *, signed_in: bool
 ) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        visit, workspace = await _visit(console, request)
+        visit, workspace, flagged = await _visit(console, request)
         if not signed_in and visit.session is not None:
             # Pages for people without a session use the form cookie, even in a signed-in
             # browser: their forms create accounts and sessions, never act as the session.
             # The session's cookie stays known, so that a login can end it (rotation).
             previous = visit.session_token
-            visit, workspace = Visit.anonymous(request), None
+            visit, workspace, flagged = Visit.anonymous(request), None, []
             visit.session_token = previous
-        ask = Ask(request, visit, Fields({}), workspace)
+        ask = Ask(request, visit, Fields({}), workspace, flagged)
         try:
             if signed_in and visit.session is None:
                 raise SignInRequired
@@ -138,6 +144,26 @@ def console_routes(console: Console) -> list[BaseRoute]:
         page("/", home.dashboard, methods=["GET"]),
         page("/channels/{channel_id:int}", home.channel, methods=["GET"]),
         *bot_routes(page),
+        page("/channels/{channel_id:int}/live", home.live, methods=["GET"]),
+        page("/channels/{channel_id:int}/test-message", home.send_test, methods=["POST"]),
+        page("/channels/{channel_id:int}/link", linking.show, methods=["GET"]),
+        page("/channels/{channel_id:int}/link", linking.save, methods=["POST"]),
+        page("/channels/{channel_id:int}/reconnect", connect.reconnect, methods=["GET"]),
+        page("/channels/{channel_id:int}/remove", removing.show, methods=["GET"]),
+        page("/channels/{channel_id:int}/remove", removing.remove, methods=["POST"]),
+        page("/channels/{channel_id:int}/doctor", checks.show, methods=["GET"]),
+        page("/channels/connect", connect.start, methods=["GET"]),
+        page("/channels/connect/facebook", connect.facebook, methods=["GET"]),
+        page("/channels/connect/callback", connect.callback, methods=["GET"]),
+        page("/channels/connect/{login_id:int}", connect.choose_page, methods=["GET"]),
+        page("/channels/connect/{login_id:int}", connect.choose, methods=["POST"]),
+        page("/channels/connect/{login_id:int}/progress", connect.progress_page, methods=["GET"]),
+        page("/channels/connect/{login_id:int}/next", connect.next_page, methods=["POST"]),
+        page("/channels/manual", manual.start, methods=["GET"]),
+        page("/channels/manual", manual.create, methods=["POST"]),
+        page("/channels/manual/{hook_id:int}", manual.show, methods=["GET"]),
+        page("/channels/manual/{hook_id:int}", manual.connect, methods=["POST"]),
+        page("/channels/manual/{hook_id:int}/discard", manual.discard, methods=["POST"]),
         page("/setup", signin.setup_page, methods=["GET"], signed_in=False),
         page("/setup", signin.setup, methods=["POST"], signed_in=False),
         page("/login", signin.login_page, methods=["GET"], signed_in=False),
