@@ -276,3 +276,12 @@ async def test_a_call_to_a_private_address_is_refused_and_routed_to_on_error(des
 
 def test_link_kind_rules_is_answered_by_the_rules_handler() -> None:
     assert type(default_handlers()[LinkKind.RULES]).__name__ == "RulesHandler"
+
+
+async def test_a_rules_channel_without_a_bot_answers_nothing_and_files_the_message(
+    database_url: str, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    async with connected(database_url, engine, tmp_path, link=LinkKind.RULES) as desk:
+        await desk.say("anyone there?")
+        assert desk.sent == []
+        assert [m["text"] for m in await desk.messages()] == ["anyone there?"]
