@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from frontdesk.store.tables import worker_heartbeats
 
-from . import queue
+from . import queue, retention
 from .queue import Job
 
 log = logging.getLogger("frontdesk.worker")
@@ -27,6 +27,7 @@ T = TypeVar("T")
 HEARTBEAT_SECONDS = 5.0
 LAPSED_CHECKS = 4
 """Times per lease a running worker looks for jobs whose lease lapsed."""
+PRUNE_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class Worker:
         clock: Callable[[], float] = time.time,
         idle_sleep: float = 0.05,
         lease: float = queue.DEFAULT_LEASE,
+        keep: retention.Retention | None = None,
+        prune_every: float = PRUNE_SECONDS,
     ) -> None:
         self.engine = engine
         self.handlers = dict(handlers)
@@ -71,6 +74,8 @@ class Worker:
         self.clock = clock
         self.idle_sleep = idle_sleep
         self.lease = lease
+        self.retention = keep or retention.Retention()
+        self.prune_every = prune_every
         self.id = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
@@ -101,6 +106,7 @@ class Worker:
     async def run(self) -> None:
         await self._beat()  # visible to /readyz before the first job is claimed
         beat = asyncio.create_task(self._heartbeat(), name="worker-heartbeat")
+        tidy = asyncio.create_task(self._housekeeping(), name="worker-housekeeping")
         running: set[asyncio.Task[None]] = set()
         try:
             lapsed_checked = -math.inf
@@ -132,9 +138,10 @@ class Worker:
         finally:
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
+            for chore in (beat, tidy):
+                chore.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await chore
             async with self._transaction() as conn:
                 await conn.execute(
                     delete(worker_heartbeats).where(worker_heartbeats.c.worker_id == self.id)
@@ -208,6 +215,22 @@ class Worker:
             )
             if changed.rowcount == 0:
                 await conn.execute(insert(worker_heartbeats).values(worker_id=self.id, seen_at=now))
+
+    async def _housekeeping(self) -> None:
+        """Prune finished jobs and old webhook bodies (`retention`) every `prune_every`
+        seconds, a batch per short transaction. A failure is logged and tried again next time: the
+        queue works the same with more rows in it."""
+        while True:
+            await asyncio.sleep(self.prune_every)
+            try:
+                while True:
+                    async with self._transaction() as conn:
+                        removed = await retention.prune(conn, self.clock(), self.retention)
+                    if removed == 0:
+                        break
+                    await asyncio.sleep(0)  # let jobs and the intake in between batches
+            except Exception:
+                log.exception("pruning finished jobs and old webhook bodies failed")
 
     async def _heartbeat(self) -> None:
         while True:
