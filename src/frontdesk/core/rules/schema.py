@@ -117,7 +117,7 @@ _QUICK_REPLY = _object(
     },
     ("title", "payload"),
 )
-_BUTTON = {
+_BUTTON: dict[str, Any] = {
     "type": "object",
     "description": "A button: a postback (`payload`) or a link (`url`), never both.",
     "oneOf": [
@@ -310,7 +310,7 @@ ACTIONS: dict[str, dict[str, Any]] = {
     ),
 }
 
-ACTION = {
+ACTION: dict[str, Any] = {
     "type": "object",
     "description": "One action; its first key says which.",
     "oneOf": list(ACTIONS.values()),
@@ -400,7 +400,7 @@ RULE = _object(
     ("when", "do"),
 )
 
-MENU_ITEM = {
+MENU_ITEM: dict[str, Any] = {
     "type": "object",
     "description": "A persistent menu item: a postback or a link.",
     "oneOf": [
