@@ -434,10 +434,12 @@ async def save_channel(
     name: str,
     token: str,
     now: float,
+    *,
+    first_check_at: float | None = None,
 ) -> int:
     """The Page as the workspace's channel: a new one, or the one it had (or an unclaimed one)
     with the new token, sending what waited while it was paused; watched by the doctor from
-    now on. ConnectFailed when another workspace has the Page."""
+    `first_check_at` (default now). ConnectFailed when another workspace has the Page."""
     held = (await channel_store.holders(conn, [page_id])).get(page_id)
     if held is not None and held.workspace_id not in (None, workspace_id):
         raise ConnectFailed("saved", onboarding.ELSEWHERE)
@@ -454,7 +456,7 @@ async def save_channel(
         channel_id = held.channel_id
         await channel_store.adopt(conn, channel_id, workspace_id, name, now)
         await sending.reconnect(conn, console.keys, channel_id, token, now)
-    await checkup.watch(conn, channel_id, now)
+    await checkup.watch(conn, channel_id, now, at=first_check_at)
     return channel_id
 
 

@@ -21,6 +21,7 @@ from frontdesk.store import hooks, meta_apps
 from frontdesk.store.hooks import Hook
 from frontdesk.store.meta_apps import MetaApp
 from frontdesk.web.access import Forbidden, access_hook, require_manager
+from frontdesk.workers import checkup
 
 from . import onboarding
 from .connect import save_channel
@@ -147,9 +148,13 @@ async def connect(console: Console, ask: Ask) -> Response:
             )
         name = await onboarding.page_name(graph, page_id, token)
         await onboarding.subscribe(graph, app, page_id, token)
+        # Until Meta verified the URL the app's webhook check would fail: the doctor's first
+        # look waits an interval, leaving the admin time for the dashboard (the checklist says
+        # when Meta verified it; the doctor page looks at once).
+        first = None if hook.verified_at is not None else now + checkup.INTERVAL
         async with console.engine.begin() as conn:
             channel_id = await save_channel(
-                conn, console, user.workspace_id, page_id, name, token, now
+                conn, console, user.workspace_id, page_id, name, token, now, first_check_at=first
             )
             earlier = await hooks.of_channel(conn, console.keys, channel_id)
             if earlier is not None and earlier.id != hook.id:
