@@ -27,15 +27,20 @@ document.addEventListener("DOMContentLoaded", () => {
 
   // The post-setup checklist waits for the next event and the test reply's delivery.
   const live = document.querySelector("[data-live]");
-  if (live) poll(live.dataset.live);
+  if (live) poll(live.dataset.live, Date.now() + POLL_FOR);
 });
+
+// A page left open stops asking after a while (each ask is a database transaction); a reload
+// starts again.
+const POLL_FOR = 30 * 60 * 1000;
 
 function show(id, text) {
   const element = document.getElementById(id);
   if (element && element.textContent !== text) element.textContent = text;
 }
 
-async function poll(url) {
+async function poll(url, until) {
+  if (Date.now() > until) return;
   try {
     const answer = await fetch(url, { credentials: "same-origin", headers: { accept: "application/json" } });
     if (answer.ok) {
@@ -54,5 +59,5 @@ async function poll(url) {
   } catch (err) {
     // Offline for a moment: the next poll tries again.
   }
-  setTimeout(() => poll(url), 2000);
+  setTimeout(() => poll(url, until), 2000);
 }
