@@ -27,7 +27,8 @@ ARCHITECTURE = ROOT / "docs" / "architecture.md"
 OPERATIONS = ROOT / "docs" / "operations.md"
 CONSOLE = ROOT / "docs" / "console.md"
 CONNECT = ROOT / "docs" / "connect-a-page.md"
-DOCS = (README, ARCHITECTURE, OPERATIONS, CONSOLE, CONNECT)
+INBOX = ROOT / "docs" / "inbox.md"
+DOCS = (README, ARCHITECTURE, OPERATIONS, CONSOLE, CONNECT, INBOX)
 
 
 def read(doc: Path) -> str:
@@ -237,7 +238,12 @@ def test_the_console_doc_lists_exactly_the_console_routes(tmp_path: Path) -> Non
         for method in route.methods or ()
         if method != "HEAD"
     }
-    documented = set(re.findall(r"`(GET|POST) (/[^`]*)`", read(CONSOLE)))
+    # The console's pages are in console.md, the inbox's in inbox.md.
+    documented = {
+        route
+        for doc in (CONSOLE, INBOX)
+        for route in re.findall(r"`(GET|POST) (/[^`]*)`", read(doc))
+    }
     assert len(served) >= 15
     assert documented == served
     commands = {" ".join(shlex.split(line)[1:3]) for line in command_lines(read(CONSOLE))}

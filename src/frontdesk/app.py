@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 
 import httpx
+import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.routing import Route
@@ -15,12 +19,16 @@ from starlette.routing import Route
 from .handlers import default_handlers
 from .messenger import GraphClient, SendClient
 from .settings import DEFAULT_GRAPH_URL, Settings
+from .store import changes
+from .store.changes import Hub
 from .store.db import create_engine
 from .store.media import MediaStore
 from .store.meta_apps import MetaApp
 from .store.passwords import Passwords
 from .store.secrets import Secrets
 from .web.console import Console, ConsoleConfig, console_routes
+from .web.console.inbox import Inbox
+from .web.console.inbox_routes import inbox_routes
 from .web.health import Health
 from .web.hooks import ChannelHooks
 from .web.webhook import Intake
@@ -101,6 +109,26 @@ def build_console_config(settings: Settings) -> ConsoleConfig:
     return ConsoleConfig(settings.public_url, operator, graph_urls, link_kinds=links)
 
 
+class Server(uvicorn.Server):
+    """A uvicorn server that, when it stops, first ends the live streams of open inbox pages:
+    it waits for open responses before stopping, and those never end on their own."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        state = getattr(self.config.app, "state", None)
+        box = getattr(state, "inbox", None)
+        if isinstance(box, Inbox):
+            box.hub.close()
+        await super().shutdown(sockets)
+
+
+def build_inbox(settings: Settings) -> Inbox:
+    """The agent inbox's parts: the live hub, the kept media, and a key (from the instance's
+    secret key) that signs the addresses of the files agents send."""
+    key = settings.secret_keys[0].encode() if settings.secret_keys else b""
+    files_key = hmac.new(key, b"frontdesk: files agents send", hashlib.sha256).digest()
+    return Inbox(Hub(), MediaStore(settings.data_dir / "media"), files_key)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -148,18 +176,24 @@ def create_app(
     if with_worker:
         intake.on_enqueued = worker.wake
 
+    box = build_inbox(settings)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        task = asyncio.create_task(worker.run(), name="in-process-worker") if with_worker else None
-        try:
-            yield
-        finally:
-            if task is not None:
-                worker.stop()
-                await task
-            if owned_http:
-                await http.aclose()
-            await engine.dispose()
+        # Live updates first: the worker's changes reach open inbox pages from its first job.
+        async with changes.feed(engine, box.hub):
+            task = (
+                asyncio.create_task(worker.run(), name="in-process-worker") if with_worker else None
+            )
+            try:
+                yield
+            finally:
+                if task is not None:
+                    worker.stop()
+                    await task
+                if owned_http:
+                    await http.aclose()
+                await engine.dispose()
 
     console = Console(
         engine,
@@ -182,10 +216,12 @@ def create_app(
             Route("/readyz", health.readyz, methods=["GET"]),
             Route("/metrics", health.metrics, methods=["GET"]),
             *console_routes(console),
+            *inbox_routes(console, box),
         ],
         lifespan=lifespan,
     )
     app.state.engine = engine
     app.state.worker = worker
     app.state.intake = intake
+    app.state.inbox = box
     return app

@@ -212,13 +212,13 @@ def _redacted(url: str) -> str:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .app import create_app
+    from .app import Server, create_app
 
     app = create_app(_settings())
     print(f"Frontdesk on http://{args.host}:{args.port}")
     sys.stdout.flush()
     # log_config=None: uvicorn's own records go through the JSON handler too.
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=args.host,
         port=args.port,
@@ -226,6 +226,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_config=None,
         access_log=False,
     )
+    Server(config).run()
     return 0
 
 

@@ -42,7 +42,7 @@ import uvicorn
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .app import create_app
+from .app import Server, create_app
 from .emulator import scenario
 from .emulator.app import build_meta
 from .emulator.app import create_app as create_emulator_app
@@ -233,7 +233,7 @@ async def install_shop_assistant(conn: AsyncConnection, channel_id: int, now: fl
 # --- two servers, one loop -------------------------------------------------------------------
 
 
-class _Server(uvicorn.Server):
+class _Server(Server):
     """A uvicorn server that leaves the signals to `run`: it stops both servers together."""
 
     @contextlib.contextmanager

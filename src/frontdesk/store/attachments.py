@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from . import changes
 from .tables import messages
 
 STORED = "stored"
@@ -47,7 +48,19 @@ async def record(
     if items is None or not 0 <= index < len(items) or not isinstance(items[index], dict):
         return False
     items[index] = {**items[index], **outcome}
-    await conn.execute(
-        update(messages).where(messages.c.id == message_id).values(attachments=items)
+    where = (
+        await conn.execute(
+            update(messages)
+            .where(messages.c.id == message_id)
+            .values(attachments=items)
+            .returning(messages.c.channel_id, messages.c.conversation_id)
+        )
+    ).one()
+    await changes.note(
+        conn,
+        int(where.channel_id),
+        int(where.conversation_id),
+        changes.MESSAGE,
+        message_id=message_id,
     )
     return True

@@ -10,8 +10,9 @@ from sqlalchemy import Double, Integer, and_, bindparam, case, insert, select, u
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from frontdesk.core.handoff import HandoffStage, HandoffState
-from frontdesk.core.models import Author, Contact, MessageStatus, advance
+from frontdesk.core.models import Author, Contact, ConversationStatus, MessageStatus, advance
 
+from . import changes
 from .tables import channels, contacts, conversations, messages
 
 
@@ -51,8 +52,27 @@ _HAS_MESSAGE = select(messages.c.id).where(
 _LAST_MESSAGE_AT = (
     update(conversations)
     .where(conversations.c.id == bindparam("conversation_id"))
-    .values(last_message_at=bindparam("now"))
+    .values(last_message_at=bindparam("now"), preview=bindparam("preview"))
+    .returning(conversations.c.assignee)
 )
+_CLOSED = (ConversationStatus.RESOLVED.value, ConversationStatus.SNOOZED.value)
+# A customer's message counts as unread, and opens a resolved or snoozed conversation again.
+_INBOUND_AT = (
+    update(conversations)
+    .where(conversations.c.id == bindparam("conversation_id"))
+    .values(
+        last_message_at=bindparam("now"),
+        preview=bindparam("preview"),
+        unread=conversations.c.unread + 1,
+        status=case(
+            (conversations.c.status.in_(_CLOSED), ConversationStatus.OPEN.value),
+            else_=conversations.c.status,
+        ),
+        snoozed_until=None,
+    )
+    .returning(conversations.c.assignee)
+)
+PREVIEW_LIMIT = 200
 _USER_AT = bindparam("last_user_at", type_=Double)
 _TOUCH_CONTACT = (
     update(contacts)
@@ -157,6 +177,19 @@ async def has_message(conn: AsyncConnection, channel_id: int, mid: str) -> bool:
     return row.first() is not None
 
 
+def preview(text: str | None, attachments: Any = None, outgoing: Any = None) -> str:
+    """A message as one line of the inbox's list: its text, else what it carries."""
+    if text and text.strip():
+        return " ".join(text.split())[:PREVIEW_LIMIT]
+    if isinstance(attachments, list) and attachments:
+        first = attachments[0]
+        kind = first.get("type") if isinstance(first, dict) else None
+        return f"[{kind if isinstance(kind, str) else 'attachment'}]"[:PREVIEW_LIMIT]
+    if isinstance(outgoing, dict) and "postback" in outgoing:
+        return "[button]"
+    return ""
+
+
 async def add_message(conn: AsyncConnection, thread: Thread, now: float, **values: Any) -> int:
     """Store one message; `mid` is unique per channel, so check `has_message` first."""
     result = await conn.execute(
@@ -169,8 +202,27 @@ async def add_message(conn: AsyncConnection, thread: Thread, now: float, **value
         )
         .returning(messages.c.id)
     )
-    await conn.execute(_LAST_MESSAGE_AT, {"conversation_id": thread.conversation_id, "now": now})
-    return int(result.scalar_one())
+    message_id = int(result.scalar_one())
+    inbound = values.get("direction") == "inbound"
+    touched = await conn.execute(
+        _INBOUND_AT if inbound else _LAST_MESSAGE_AT,
+        {
+            "conversation_id": thread.conversation_id,
+            "now": now,
+            "preview": preview(
+                values.get("text"), values.get("attachments"), values.get("outgoing")
+            ),
+        },
+    )
+    await changes.note(
+        conn,
+        thread.channel_id,
+        thread.conversation_id,
+        changes.INBOUND if inbound else changes.MESSAGE,
+        message_id=message_id,
+        assignee=touched.scalar(),
+    )
+    return message_id
 
 
 async def touch_contact(conn: AsyncConnection, contact_id: int, last_user_at: float) -> None:
@@ -226,6 +278,14 @@ async def handoff_of(conn: AsyncConnection, conversation_id: int) -> HandoffStat
     )
 
 
+# The inbox's status follows who holds the conversation: waiting for a person is `pending`; a
+# person taking it makes it `open`. Resolving and snoozing are the inbox's own (store.inbox).
+_TAKEN = case(
+    (conversations.c.status == ConversationStatus.PENDING.value, ConversationStatus.OPEN.value),
+    else_=conversations.c.status,
+)
+
+
 async def save_handoff(conn: AsyncConnection, conversation_id: int, state: HandoffState) -> None:
     data = {
         "stage": state.stage.value,
@@ -236,11 +296,28 @@ async def save_handoff(conn: AsyncConnection, conversation_id: int, state: Hando
         "reason": state.reason,
         "timeout_at": _stamp(state.timeout_at),
     }
-    await conn.execute(
-        update(conversations)
-        .where(conversations.c.id == conversation_id)
-        .values(handoff=data, owner=state.owner.value, assignee=state.assignee)
-    )
+    waiting = state.stage is HandoffStage.HUMAN_REQUESTED
+    row = (
+        await conn.execute(
+            update(conversations)
+            .where(conversations.c.id == conversation_id)
+            .values(
+                handoff=data,
+                owner=state.owner.value,
+                assignee=state.assignee,
+                status=ConversationStatus.PENDING.value if waiting else _TAKEN,
+            )
+            .returning(conversations.c.channel_id)
+        )
+    ).first()
+    if row is not None:
+        await changes.note(
+            conn,
+            int(row.channel_id),
+            conversation_id,
+            changes.CONVERSATION,
+            assignee=state.assignee,
+        )
 
 
 async def mark_outbound(
@@ -279,6 +356,9 @@ async def mark_outbound(
         await conn.execute(
             update(messages).where(messages.c.id == row.id).values(status=new.value, **{stamp: now})
         )
+        await changes.note(
+            conn, thread.channel_id, thread.conversation_id, changes.MESSAGE, message_id=row.id
+        )
         changed += 1
     return changed
 
@@ -286,7 +366,7 @@ async def mark_outbound(
 async def react(conn: AsyncConnection, channel_id: int, mid: str, emoji: str | None) -> bool:
     row = (
         await conn.execute(
-            select(messages.c.id, messages.c.reactions).where(
+            select(messages.c.id, messages.c.conversation_id, messages.c.reactions).where(
                 and_(messages.c.channel_id == channel_id, messages.c.mid == mid)
             )
         )
@@ -299,13 +379,24 @@ async def react(conn: AsyncConnection, channel_id: int, mid: str, emoji: str | N
     else:
         reactions["contact"] = emoji
     await conn.execute(update(messages).where(messages.c.id == row.id).values(reactions=reactions))
+    await changes.note(
+        conn, channel_id, int(row.conversation_id), changes.MESSAGE, message_id=int(row.id)
+    )
     return True
 
 
 async def edit(conn: AsyncConnection, channel_id: int, mid: str, text: str) -> bool:
-    result = await conn.execute(
-        update(messages)
-        .where(and_(messages.c.channel_id == channel_id, messages.c.mid == mid))
-        .values(text=text)
+    row = (
+        await conn.execute(
+            update(messages)
+            .where(and_(messages.c.channel_id == channel_id, messages.c.mid == mid))
+            .values(text=text)
+            .returning(messages.c.id, messages.c.conversation_id)
+        )
+    ).first()
+    if row is None:
+        return False
+    await changes.note(
+        conn, channel_id, int(row.conversation_id), changes.MESSAGE, message_id=int(row.id)
     )
-    return result.rowcount == 1
+    return True

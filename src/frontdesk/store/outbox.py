@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from frontdesk.core.models import Author, MessageStatus, advance
 
+from . import changes
+from .conversations import preview
 from .secrets import Secrets
 from .tables import channels, contacts, conversations, messages
 
@@ -151,12 +153,16 @@ async def add(
         )
         .returning(messages.c.id)
     )
+    message_id = int(result.scalar_one())
     await conn.execute(
         update(conversations)
         .where(conversations.c.id == where.conversation_id)
-        .values(last_message_at=now)
+        .values(last_message_at=now, preview=preview(text, attachments))
     )
-    return int(result.scalar_one())
+    await changes.note(
+        conn, where.channel_id, where.conversation_id, changes.MESSAGE, message_id=message_id
+    )
+    return message_id
 
 
 async def oldest_queued(conn: AsyncConnection, conversation_id: int) -> Outgoing | None:
@@ -244,7 +250,12 @@ async def _move(conn: AsyncConnection, message_id: int, new: MessageStatus, **va
     """Apply a forward status move (and `values` with it); False if it would go backwards."""
     row = (
         await conn.execute(
-            _lock(conn, select(messages.c.status).where(messages.c.id == message_id))
+            _lock(
+                conn,
+                select(messages.c.status, messages.c.channel_id, messages.c.conversation_id).where(
+                    messages.c.id == message_id
+                ),
+            )
         )
     ).first()
     if row is None:
@@ -254,6 +265,9 @@ async def _move(conn: AsyncConnection, message_id: int, new: MessageStatus, **va
         return False
     await conn.execute(
         update(messages).where(messages.c.id == message_id).values(status=new.value, **values)
+    )
+    await changes.note(
+        conn, int(row.channel_id), int(row.conversation_id), changes.MESSAGE, message_id=message_id
     )
     return True
 
@@ -321,7 +335,12 @@ async def match_echo(
         await conn.execute(
             _lock(
                 conn,
-                select(messages.c.status, messages.c.mid, messages.c.sent_at).where(
+                select(
+                    messages.c.status,
+                    messages.c.mid,
+                    messages.c.sent_at,
+                    messages.c.conversation_id,
+                ).where(
                     and_(
                         messages.c.id == message_id,
                         messages.c.channel_id == channel_id,
@@ -348,6 +367,9 @@ async def match_echo(
             status=status.value,
             **values,
         )
+    )
+    await changes.note(
+        conn, channel_id, int(row.conversation_id), changes.MESSAGE, message_id=message_id
     )
     return True
 

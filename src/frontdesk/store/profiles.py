@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .tables import channels, contacts
+from . import changes
+from .tables import channels, contacts, conversations
 
 NAME_LIMIT = 200
 LOCALE_LIMIT = 20
@@ -93,3 +94,13 @@ async def record(
     if picture:
         values["profile_pic"] = picture
     await conn.execute(update(contacts).where(contacts.c.id == contact_id).values(**values))
+    if len(values) > 1:  # a name, a locale or a picture: the inbox shows the contact anew
+        found = (
+            await conn.execute(
+                select(conversations.c.id, conversations.c.channel_id).where(
+                    conversations.c.contact_id == contact_id
+                )
+            )
+        ).first()
+        if found is not None:
+            await changes.note(conn, int(found.channel_id), int(found.id), changes.CONVERSATION)

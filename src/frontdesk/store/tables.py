@@ -230,6 +230,21 @@ conversations = Table(
     Column("assignee", String(100), nullable=True),
     Column("last_message_at", Double, nullable=True),
     Column("created_at", Double, nullable=False),
+    # The inbox: when a snoozed conversation opens again, the customer's messages no agent has
+    # opened it since, and its last message as the list shows it.
+    Column("snoozed_until", Double, nullable=True),
+    Column("unread", Integer, nullable=False, default=0, server_default="0"),
+    Column("preview", String(200), nullable=True),
+    # The inbox's lists walk these newest first, channel by channel, and stop at a page
+    # (store.inbox): the views "all", and "mine" / "unassigned".
+    Index("ix_conversations_channel_status_last", "channel_id", "status", "last_message_at"),
+    Index(
+        "ix_conversations_channel_assignee_status_last",
+        "channel_id",
+        "assignee",
+        "status",
+        "last_message_at",
+    ),
 )
 
 messages = Table(
@@ -255,6 +270,10 @@ messages = Table(
     Column("sent_at", Double, nullable=True),
     Column("delivered_at", Double, nullable=True),
     Column("read_at", Double, nullable=True),
+    # The agent who wrote an outgoing message in the inbox, and their name then (a transcript
+    # keeps it after the person leaves the team; no foreign key, for the same reason).
+    Column("agent_id", Integer, nullable=True),
+    Column("agent_name", String(100), nullable=True),
     UniqueConstraint("channel_id", "mid", name="uq_messages_channel_mid"),
     Index("ix_messages_conversation", "conversation_id", "id"),
     # A channel's last message in and out (the console's table, the post-setup checklist).
@@ -328,4 +347,52 @@ contact_tags = Table(
     Column("contact_id", Integer, ForeignKey("contacts.id"), primary_key=True),
     Column("tag", String(40), primary_key=True),
     Column("created_at", Double, nullable=False),
+)
+
+# --- the agent inbox: what agents add to a conversation, their canned answers, handoff settings
+
+# Private notes (`note`, never sent) and what happened (`system`: "handed to a person: …"), in a
+# conversation's transcript beside its messages. `user_id` has no foreign key: the record keeps
+# the name of a person who has since left the team.
+notes = Table(
+    "notes",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("conversation_id", Integer, ForeignKey("conversations.id"), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("user_id", Integer, nullable=True),
+    Column("user_name", String(100), nullable=True),
+    Column("created_at", Double, nullable=False),
+    Index("ix_notes_conversation", "conversation_id", "id"),
+)
+
+canned_responses = Table(
+    "canned_responses",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), nullable=False),
+    Column("shortcut", String(30), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("updated_at", Double, nullable=False),
+    UniqueConstraint("workspace_id", "shortcut", name="uq_canned_responses_workspace_shortcut"),
+)
+
+# A channel's handoff settings; a channel without a row uses the defaults (core.handoff).
+handoff_settings = Table(
+    "handoff_settings",
+    metadata,
+    Column("channel_id", Integer, ForeignKey("channels.id"), primary_key=True),
+    Column("keywords", JSON, nullable=True),
+    Column("auto_reply", Text, nullable=True),
+    Column("after_hours_reply", Text, nullable=True),
+    # {"mon": "09:00-18:00", ...} in `timezone`: outside them, `after_hours_reply` is sent.
+    Column("hours", JSON, nullable=True),
+    Column("timezone", String(64), nullable=True),
+    Column("pickup_minutes", Integer, nullable=True),
+    Column("fallback_reply", Text, nullable=True),
+    Column("fallback_to_handler", Boolean, nullable=False, default=False),
+    Column("idle_minutes", Integer, nullable=True),
+    Column("updated_at", Double, nullable=False),
 )

@@ -33,7 +33,7 @@ from frontdesk.messenger import (
 from frontdesk.store import conversations as store
 from frontdesk.store import outbox
 
-from . import botprofile, checkup, enrich, sending, turns
+from . import botprofile, checkup, enrich, presence, sending, turns
 from .loop import JobHandler, PermanentFailure
 from .queue import Job
 from .turns import hand_off as _hand_off
@@ -274,6 +274,7 @@ def job_handlers(
     if sender is not None:
         kinds[sending.SEND] = sending.send_job(sender)
         kinds[turns.TYPING] = turns.typing_job(sender)
+        kinds[presence.SENDER_ACTION] = presence.presence_job(sender)
     if enricher is not None:
         kinds[enrich.PROFILE] = enrich.profile_job(enricher)
         kinds[enrich.MEDIA] = enrich.media_job(enricher)
