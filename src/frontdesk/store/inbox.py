@@ -426,3 +426,29 @@ async def wake(conn: AsyncConnection, conversation_id: int, until: float) -> boo
         return False
     await changes.note(conn, int(row.channel_id), conversation_id, changes.CONVERSATION)
     return True
+
+
+async def credit(
+    conn: AsyncConnection,
+    message_id: int,
+    agent_id: int,
+    agent_name: str,
+    *,
+    attachments: list[dict[str, Any]] | None = None,
+) -> None:
+    """Name the agent who wrote an outgoing message (and, for a file they sent, where it is
+    kept, so the transcript shows it)."""
+    values: dict[str, Any] = {"agent_id": agent_id, "agent_name": agent_name[:100]}
+    if attachments is not None:
+        values["attachments"] = attachments
+    row = (
+        await conn.execute(
+            update(messages)
+            .where(messages.c.id == message_id)
+            .values(**values)
+            .returning(messages.c.channel_id, messages.c.conversation_id)
+        )
+    ).one()
+    await changes.note(
+        conn, int(row.channel_id), int(row.conversation_id), changes.MESSAGE, message_id=message_id
+    )

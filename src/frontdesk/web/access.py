@@ -19,9 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from frontdesk.core.people import Role, may_manage
-from frontdesk.store import accounts, hooks, logins
+from frontdesk.store import accounts, canned, hooks, logins
 from frontdesk.store import channels as channel_store
 from frontdesk.store.accounts import Invitation, User
+from frontdesk.store.canned import Canned
 from frontdesk.store.channels import ChannelSummary
 from frontdesk.store.hooks import Hook
 from frontdesk.store.logins import Login
@@ -139,3 +140,16 @@ async def access_hook(conn: AsyncConnection, keys: Secrets, user: User, hook_id:
         raise NotFound(f"manual setup {hook_id}")
     require_manager(user)
     return hook
+
+
+async def access_canned(
+    conn: AsyncConnection, user: User, canned_id: int, *, manage: bool = False
+) -> Canned:
+    """A canned response of the workspace; `manage` (changing, removing) asks for an owner or
+    admin."""
+    found = await canned.by_id(conn, canned_id)
+    if found is None or found.workspace_id != user.workspace_id:
+        raise NotFound(f"canned response {canned_id}")
+    if manage:
+        require_manager(user)
+    return found

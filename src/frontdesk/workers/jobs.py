@@ -33,7 +33,7 @@ from frontdesk.messenger import (
 from frontdesk.store import conversations as store
 from frontdesk.store import outbox
 
-from . import botprofile, checkup, enrich, presence, sending, turns
+from . import botprofile, checkup, enrich, handing, presence, sending, snoozing, turns
 from .loop import JobHandler, PermanentFailure
 from .queue import Job
 from .turns import hand_off as _hand_off
@@ -270,6 +270,8 @@ def job_handlers(
     kinds = {
         "event": event_job(our_app_id, chosen, enriching=enricher is not None),
         turns.RESUME: turns.resume_job(chosen, caller),
+        handing.TIMEOUT: handing.timeout_job(),
+        snoozing.WAKE: snoozing.wake_job(),
     }
     if sender is not None:
         kinds[sending.SEND] = sending.send_job(sender)

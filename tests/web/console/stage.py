@@ -189,7 +189,9 @@ class Tab:
 
     def shot(self, name: str) -> None:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+        # The inbox fits the window, each column scrolling on its own (a full-page capture
+        # would show each column from its top).
+        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
     def close(self) -> None:
         self.context.close()

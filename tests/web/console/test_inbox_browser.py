@@ -12,11 +12,13 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from frontdesk.core.people import Role
+from frontdesk.store import outbox
 
 from .stage import CHLOE, JOAO, PASSWORD, Stage, Tab, staged
 
 pytestmark = pytest.mark.browser
 
+HOUR = 3600.0
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
 
@@ -78,4 +80,86 @@ def test_a_customer_writes_and_the_open_inbox_shows_it_live(browser: Browser, st
     stage.say("Are you there?", person=JOAO)
     expect(transcript).to_contain_text("Are you there?")  # the open conversation, live too
     agent.shot("03-conversation")
+    agent.close()
+
+
+def messenger(browser: Browser, stage: Stage, person: str) -> tuple[Tab, Page]:
+    """The customer's side: the emulator's Messenger client, chatting with the demo Page."""
+    customer = Tab(browser, stage.emulator)
+    page = customer.page
+    page.goto(f"/messenger?person={person}&page={stage.page_id}")
+    expect(page.locator("#live")).to_contain_text("Live")
+    return customer, page
+
+
+def open_conversation(page: Page, name: str) -> None:
+    page.goto("/inbox")
+    row(page, name).get_by_role("link").click()
+    expect(page.locator("#conversation-title")).to_have_text(name)
+
+
+def test_the_agent_replies_and_the_customer_sees_it_delivered_then_seen(
+    browser: Browser, stage: Stage
+) -> None:
+    agent = Tab(browser, stage.frontdesk)
+    page = log_in(agent, "ana@example.com")
+    open_conversation(page, "João Pereira")
+    expect(page.locator("#how")).to_have_text(
+        "Goes as a standard reply, inside the 24-hour window."
+    )
+    page.get_by_label("Reply").fill("Olá João! Ana here, I'm looking at your order now.")
+    page.get_by_role("button", name="Send", exact=True).click()
+    mine = page.locator("#transcript .item.outbound").filter(has_text="Ana here")
+    expect(mine).to_contain_text("Ana Lima")
+    expect(page.get_by_label("Reply")).to_have_value("")  # sent without leaving the page
+    expect(page.locator("#holder")).to_contain_text("Ana Lima has it")
+
+    customer, chat = messenger(browser, stage, JOAO)
+    expect(chat.locator("#messages")).to_contain_text("Ana here, I'm looking at your order now.")
+    customer.shot("04-customer-sees-the-reply")
+    # Delivered, then seen once the customer's Messenger shows it: live in the agent's inbox.
+    expect(mine.locator(".mark")).to_have_text("Seen")
+    agent.shot("05-reply-seen")
+
+    # The bot stays silent now that a person has the conversation.
+    stage.say("Thank you!", person=JOAO)
+    expect(page.locator("#transcript")).to_contain_text("Thank you!")
+    expect(page.locator("#transcript .item.message").last).to_contain_text("Thank you!")
+    customer.close()
+    agent.close()
+
+
+def test_the_composer_follows_the_window_past_24_hours_and_7_days(
+    browser: Browser, stage: Stage
+) -> None:
+    stage.database(lambda conn: outbox.set_human_agent(conn, 1, True))
+    stage.say("Any news?", person=JOAO)
+    stage.advance(30 * HOUR)
+    agent = Tab(browser, stage.frontdesk)
+    page = log_in(agent, "ana@example.com")  # a day later: logged in again
+    open_conversation(page, "João Pereira")
+    expect(page.locator("#how")).to_contain_text("Goes with the human agent tag")
+    expect(page.locator("#window")).to_contain_text(
+        "Only a person can reply, with the human agent tag, until"
+    )
+    page.get_by_label("Reply").fill("Sorry for the wait: your order ships today.")
+    page.get_by_role("button", name="Send", exact=True).click()
+    tagged = page.locator("#transcript .item.outbound").filter(has_text="ships today")
+    expect(tagged).to_contain_text("human agent tag")
+    expect(tagged.locator(".mark")).to_have_text(re.compile("Sent|Delivered|Seen"))
+    agent.shot("06-human-agent-tag")
+
+    stage.advance(7 * 24 * HOUR)
+    page = log_in(agent, "ana@example.com")
+    open_conversation(page, "João Pereira")
+    expect(page.locator("#how")).to_contain_text(
+        "Blocked: The customer's last message was 8 days ago; even a human agent can only "
+        "reply within 7 days."
+    )
+    expect(page.locator("#window")).to_have_text("Closed — the customer must write first")
+    page.get_by_label("Reply").fill("Hello?")
+    page.get_by_role("button", name="Send", exact=True).click()
+    blocked = page.locator("#transcript .item.outbound").filter(has_text="Hello?")
+    expect(blocked.locator(".mark")).to_contain_text("Blocked: The customer's last message")
+    agent.shot("07-blocked")
     agent.close()

@@ -21,14 +21,19 @@ from sqlalchemy import select
 from starlette.routing import Route
 
 from frontdesk.core.people import Role
-from frontdesk.store import accounts, hooks, logins, meta_apps
+from frontdesk.store import accounts, canned, hooks, logins, meta_apps, notes
+from frontdesk.store import conversations as store
 from frontdesk.store.secrets import Secrets
 from frontdesk.store.tables import (
     bot_versions,
     bots,
+    canned_responses,
     channel_hooks,
     channels,
+    conversations,
     invitations,
+    jobs,
+    messages,
     page_logins,
     sessions,
     users,
@@ -36,6 +41,9 @@ from frontdesk.store.tables import (
 )
 from frontdesk.store.tables import (
     meta_apps as meta_apps_table,
+)
+from frontdesk.store.tables import (
+    notes as notes_table,
 )
 from frontdesk.workers import botprofile
 
@@ -65,6 +73,10 @@ class Theirs:
     invitation_id: int
     login_id: int = 999_995
     hook_id: int = 999_994
+    conversation_id: int = 999_993
+    message_id: int = 999_992
+    note_id: int = 999_991
+    canned_id: int = 999_990
 
 
 MISSING = Theirs(0, 999_999, 999_998, 999_997, 999_996)
@@ -73,8 +85,37 @@ MISSING = Theirs(0, 999_999, 999_998, 999_997, 999_996)
 Aim = Callable[[Theirs], tuple[str, dict[str, str]]]
 
 BOT = "name: Ours\nrules: []\n"
+INBOX = "/inbox/{conversation_id:int}"
 AIMED: dict[tuple[str, str], Aim] = {
     ("GET", "/channels/{channel_id:int}"): lambda t: (f"/channels/{t.channel_id}", {}),
+    ("GET", INBOX): lambda t: (f"/inbox/{t.conversation_id}", {}),
+    ("GET", f"{INBOX}/parts"): lambda t: (f"/inbox/{t.conversation_id}/parts", {}),
+    ("GET", f"{INBOX}/picture"): lambda t: (f"/inbox/{t.conversation_id}/picture", {}),
+    ("GET", INBOX + "/messages/{message_id:int}"): lambda t: (
+        f"/inbox/{t.conversation_id}/messages/{t.message_id}",
+        {},
+    ),
+    ("GET", INBOX + "/messages/{message_id:int}/files/{index:int}"): lambda t: (
+        f"/inbox/{t.conversation_id}/messages/{t.message_id}/files/0",
+        {},
+    ),
+    ("GET", INBOX + "/notes/{note_id:int}"): lambda t: (
+        f"/inbox/{t.conversation_id}/notes/{t.note_id}",
+        {},
+    ),
+    ("POST", f"{INBOX}/reply"): lambda t: (f"/inbox/{t.conversation_id}/reply", {"text": "Hi"}),
+    ("POST", f"{INBOX}/note"): lambda t: (f"/inbox/{t.conversation_id}/note", {"text": "Hi"}),
+    ("POST", f"{INBOX}/upload"): lambda t: (f"/inbox/{t.conversation_id}/upload", {}),
+    ("POST", f"{INBOX}/typing"): lambda t: (f"/inbox/{t.conversation_id}/typing", {}),
+    ("POST", f"{INBOX}/seen"): lambda t: (f"/inbox/{t.conversation_id}/seen", {}),
+    ("POST", INBOX + "/messages/{message_id:int}/retry"): lambda t: (
+        f"/inbox/{t.conversation_id}/messages/{t.message_id}/retry",
+        {},
+    ),
+    ("POST", "/inbox/canned/{canned_id:int}/remove"): lambda t: (
+        f"/inbox/canned/{t.canned_id}/remove",
+        {},
+    ),
     ("GET", "/channels/{channel_id:int}/live"): lambda t: (f"/channels/{t.channel_id}/live", {}),
     ("POST", "/channels/{channel_id:int}/test-message"): lambda t: (
         f"/channels/{t.channel_id}/test-message",
@@ -164,6 +205,10 @@ AIMED: dict[tuple[str, str], Aim] = {
 
 OWN: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/"): {},
+    ("GET", "/inbox"): {},
+    ("GET", "/inbox/list"): {},
+    ("GET", "/inbox/canned"): {},
+    ("POST", "/inbox/canned"): {"shortcut": "ours", "text": "Ours"},
     ("GET", "/channels/connect"): {},
     ("GET", "/channels/connect/facebook"): {},
     ("GET", "/channels/connect/callback"): {},
@@ -194,7 +239,14 @@ GET_STATUS = {
     ("GET", "/channels/connect/callback"): 400,  # back from it without a state of this session
 }
 
-PUBLIC = {
+# Served without a session: a file an agent sent, at its signed address (test_inbox.py).
+PUBLIC_FILES = {("GET", "/files/{sha256}/{signature}/{name}")}
+
+# Streams never end, so they are walked in test_live.py: another workspace's changes never
+# reach them.
+STREAMING = {("GET", "/inbox/live")}
+
+PUBLIC = PUBLIC_FILES | {
     ("GET", "/setup"),
     ("POST", "/setup"),
     ("GET", "/login"),
@@ -266,8 +318,33 @@ async def two_workspaces(site: Site) -> Theirs:
         hook = await hooks.create(
             conn, keys, owner.workspace_id, "https://graph.facebook.com", "v25.0", site.clock()
         )
+        thread = await store.thread_for(conn, channel_id, "their-psid", site.clock())
+        await store.touch_contact(conn, thread.contact_id, site.clock())
+        message_id = await store.add_message(
+            conn,
+            thread,
+            site.clock(),
+            mid="m.theirs",
+            direction="inbound",
+            author="contact",
+            text="Their customer's words",
+            attachments=[{"type": "image", "url": "https://cdn.example/x.png"}],
+            status="received",
+        )
+        note_id = await notes.add(conn, thread.conversation_id, notes.NOTE, "Theirs", site.clock())
+        their_answer = await canned.save(conn, owner.workspace_id, "theirs", "Theirs", 0.0)
     return Theirs(
-        owner.workspace_id, owner.id, agent.id, channel_id, invitation.id, login_id, hook.id
+        owner.workspace_id,
+        owner.id,
+        agent.id,
+        channel_id,
+        invitation.id,
+        login_id,
+        hook.id,
+        conversation_id=thread.conversation_id,
+        message_id=message_id,
+        note_id=note_id,
+        canned_id=their_answer.id,
     )
 
 
@@ -319,12 +396,39 @@ async def snapshot(site: Site, workspace_id: int) -> dict[str, Any]:
                     .where(bots.c.channel_id.in_(their_channels))
                 )
             ).all(),
+            **await inbox_rows(conn, their_channels),
         }
     return {name: sorted(map(tuple, found)) for name, found in rows.items()}
 
 
+async def inbox_rows(conn: Any, their_channels: Any) -> dict[str, Any]:
+    """The workspace's conversations, their messages and notes, and jobs about them."""
+    theirs = select(conversations.c.id).where(conversations.c.channel_id.in_(their_channels))
+    return {
+        "conversations": (
+            await conn.execute(select(conversations).where(conversations.c.id.in_(theirs)))
+        ).all(),
+        "messages": (
+            await conn.execute(select(messages).where(messages.c.conversation_id.in_(theirs)))
+        ).all(),
+        "notes": (
+            await conn.execute(select(notes_table).where(notes_table.c.conversation_id.in_(theirs)))
+        ).all(),
+        "jobs": (await conn.execute(select(jobs.c.kind, jobs.c.payload))).all(),
+        "canned": (
+            await conn.execute(
+                select(canned_responses).where(
+                    canned_responses.c.workspace_id.in_(
+                        select(channels.c.workspace_id).where(channels.c.id.in_(their_channels))
+                    )
+                )
+            )
+        ).all(),
+    }
+
+
 def test_every_console_route_is_listed(site: Site) -> None:
-    listed = set(AIMED) | set(OWN) | PUBLIC
+    listed = set(AIMED) | set(OWN) | PUBLIC | STREAMING
     assert console_routes(site) == listed
     assert not set(AIMED) & set(OWN)
 

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import re
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
@@ -53,7 +54,8 @@ def signature(key: bytes, sha256: str) -> str:
 
 def public_url(box: Inbox, base: str, sha256: str, name: str) -> str:
     """Where Meta fetches a file an agent sends (it has no session: the address is the key)."""
-    return f"{base}/files/{sha256}/{signature(box.files_key, sha256)}/{safe_name(name)}"
+    named = quote(safe_name(name), safe="")
+    return f"{base}/files/{sha256}/{signature(box.files_key, sha256)}/{named}"
 
 
 def _serve(

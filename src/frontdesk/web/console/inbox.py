@@ -189,19 +189,34 @@ async def _conversation_context(
 async def conversation_page(box: Inbox, console: Console, ask: Ask) -> Response:
     """One conversation. Opening it counts its messages as read, and tells Messenger the Page
     saw them (`mark_seen`)."""
+    return await show(box, console, ask, ask.request.path_params["conversation_id"])
+
+
+async def show(
+    box: Inbox,
+    console: Console,
+    ask: Ask,
+    conversation_id: int,
+    status: int = 200,
+    *,
+    notice: str | None = None,
+) -> Response:
+    """The conversation page (also after a form, with its errors and what was typed)."""
     user = ask.user
     before = ask.request.query_params.get("before", "")
     async with console.engine.begin() as conn:
-        ref = await access_conversation(conn, user, ask.request.path_params["conversation_id"])
+        ref = await access_conversation(conn, user, conversation_id)
+        if await inbox.mark_read(conn, ref.id, ref.channel_id):
+            await presence.mark_seen(conn, ref.id, console.clock())
         context = await _list_context(console, ask, conn)
         context["open_id"] = ref.id
         context.update(await _conversation_context(box, console, ask, conn, ref.id))
         context["transcript"] = await transcripts.page(
             conn, ref.id, before=int(before) if before.isdigit() and len(before) < 19 else None
         )
-        if await inbox.mark_read(conn, ref.id, ref.channel_id):
-            await presence.mark_seen(conn, ref.id, console.clock())
-    return ask.render(console, "inbox.html", nav="inbox", conversation=ref.id, **context)
+    if notice is not None:
+        context["notice"] = notice
+    return ask.render(console, "inbox.html", status, nav="inbox", conversation=ref.id, **context)
 
 
 async def parts(box: Inbox, console: Console, ask: Ask) -> Response:

@@ -10,10 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from . import files, inbox, live
+from . import compose, files, inbox, live, replies, uploads
 from .context import Ask, Console
+from .forms import read_form
 from .inbox import Inbox
-from .routes import gate
+from .routes import FormReader, gate
 
 InboxView = Callable[[Inbox, Console, Ask], Awaitable[Response]]
 
@@ -22,8 +23,11 @@ def inbox_routes(console: Console, box: Inbox) -> list[BaseRoute]:
     """Every route of the inbox; app.py mounts them beside the console's."""
     inbox.install_filters(console.pages.env)
 
-    def page(path: str, view: InboxView, *, methods: list[str]) -> Route:
-        return Route(path, gate(console, partial(view, box), signed_in=True), methods=methods)
+    def page(
+        path: str, view: InboxView, *, methods: list[str], reader: FormReader = read_form
+    ) -> Route:
+        endpoint = gate(console, partial(view, box), signed_in=True, reader=reader)
+        return Route(path, endpoint, methods=methods)
 
     async def sent_file(request: Request) -> Response:
         return await files.sent_file(box, request)
@@ -33,6 +37,9 @@ def inbox_routes(console: Console, box: Inbox) -> list[BaseRoute]:
         page("/inbox", inbox.list_page, methods=["GET"]),
         page("/inbox/list", inbox.list_part, methods=["GET"]),
         page("/inbox/live", live.stream, methods=["GET"]),
+        page("/inbox/canned", replies.show, methods=["GET"]),
+        page("/inbox/canned", replies.save, methods=["POST"]),
+        page("/inbox/canned/{canned_id:int}/remove", replies.remove, methods=["POST"]),
         page(conversation, inbox.conversation_page, methods=["GET"]),
         page(f"{conversation}/parts", inbox.parts, methods=["GET"]),
         page(f"{conversation}/messages/{{message_id:int}}", inbox.message_part, methods=["GET"]),
@@ -43,5 +50,16 @@ def inbox_routes(console: Console, box: Inbox) -> list[BaseRoute]:
             methods=["GET"],
         ),
         page(f"{conversation}/picture", files.picture, methods=["GET"]),
+        page(f"{conversation}/reply", compose.reply, methods=["POST"]),
+        page(f"{conversation}/note", compose.note, methods=["POST"]),
+        page(
+            f"{conversation}/upload",
+            compose.upload,
+            methods=["POST"],
+            reader=uploads.reader(box.media),
+        ),
+        page(f"{conversation}/typing", compose.typing, methods=["POST"]),
+        page(f"{conversation}/seen", compose.seen, methods=["POST"]),
+        page(f"{conversation}/messages/{{message_id:int}}/retry", compose.retry, methods=["POST"]),
         Route("/files/{sha256}/{signature}/{name}", sent_file, methods=["GET"]),
     ]

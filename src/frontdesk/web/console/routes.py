@@ -71,8 +71,12 @@ def _error(console: Console, ask: Ask, status: int, title: str, detail: str) -> 
     return ask.render(console, "error.html", status, title=title, detail=detail)
 
 
+FormReader = Callable[[Request, int], Awaitable[dict[str, str]]]
+"""Reads a POST's fields within a size (`read_form`; the inbox's file upload has its own)."""
+
+
 def gate(
-    console: Console, view: View, *, signed_in: bool
+    console: Console, view: View, *, signed_in: bool, reader: FormReader = read_form
 ) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         visit, workspace, flagged = await _visit(console, request)
@@ -89,7 +93,7 @@ def gate(
                 raise SignInRequired
             if request.method == "POST":
                 check_origin(request, console.config.public_url)
-                ask.form = Fields(await read_form(request, console.config.max_form_bytes))
+                ask.form = Fields(await reader(request, console.config.max_form_bytes))
                 expected = None if visit.new_form_cookie else visit.form_token
                 check_token(ask.form.raw(CSRF_FIELD), expected)
             response = await view(console, ask)

@@ -67,16 +67,19 @@
   }
 
   // --- the open conversation -----------------------------------------------------------------
-  const transcript = $("transcript");
+  // Looked up each time: a reload swaps the whole transcript for a new element.
   function nearBottom() {
+    const transcript = $("transcript");
     return !transcript || transcript.scrollHeight - transcript.scrollTop - transcript.clientHeight < 120;
   }
   function toBottom() {
+    const transcript = $("transcript");
     if (transcript) transcript.scrollTop = transcript.scrollHeight;
   }
   async function upsert(url, id) {
     const found = await fragment(url);
     const item = found && found.querySelector(`#${id}`);
+    const transcript = $("transcript");
     if (!item || !transcript) return;
     const stay = nearBottom();
     const old = document.getElementById(id);
@@ -94,9 +97,10 @@
     if (!conversation) return;
     const found = await fragment(`/inbox/${conversation}`);
     if (!found) return;
+    const stay = nearBottom();
     swap(found, "#transcript");
     await refreshParts();
-    toBottom();
+    if (stay) toBottom();
   }
 
   async function onChange(change) {
@@ -147,8 +151,138 @@
     });
   }
 
+  // --- the composer --------------------------------------------------------------------------
+  const csrf = () => document.querySelector('input[name="csrf_token"]')?.value || "";
+  async function post(url, body) {
+    return fetch(url, { method: "POST", body, credentials: "same-origin", redirect: "manual" });
+  }
+  function showProblem(form, html) {
+    // The page came back with the problem next to the composer: take the composer from it.
+    const holder = document.createElement("template");
+    holder.innerHTML = html;
+    const fresh = holder.content.querySelector("#composer");
+    const old = $("composer");
+    if (fresh && old) {
+      old.replaceWith(fresh);
+      setUpComposer();
+      fresh.querySelector("[aria-invalid=true], .problem")?.scrollIntoView({ block: "nearest" });
+    }
+  }
+  function setUpComposer() {
+    const replyForm = $("reply-form");
+    const text = $("f-text");
+    if (!replyForm || !text) return;
+    replyForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      // A button without formaction reports the page's own address as its formAction.
+      const action = event.submitter?.getAttribute("formaction") || replyForm.getAttribute("action");
+      const body = new URLSearchParams(new FormData(replyForm));
+      replyForm.querySelectorAll("button").forEach((b) => { b.disabled = true; });
+      try {
+        const answer = await post(action, body);
+        if (answer.type === "opaqueredirect" || answer.ok) {
+          text.value = "";
+          const chips = $("f-quick_replies");
+          if (chips) chips.value = "";
+          replyForm.querySelectorAll(".error").forEach((el) => el.remove());
+          text.removeAttribute("aria-invalid");
+          text.focus();
+        } else {
+          showProblem(replyForm, await answer.text());
+        }
+      } catch (err) {
+        report(err);
+      } finally {
+        replyForm.querySelectorAll("button").forEach((b) => { b.disabled = false; });
+      }
+    });
+    const upload = $("upload-form");
+    upload?.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const answer = await post(upload.action, new FormData(upload));
+      if (answer.type === "opaqueredirect" || answer.ok) upload.reset();
+      else showProblem(upload, await answer.text());
+    });
+    // Ctrl+Enter (or Cmd+Enter) sends.
+    text.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        replyForm.requestSubmit($("send"));
+      }
+    });
+    // "typing…" for the customer, at most every 5 s while the agent types a reply.
+    let typedAt = 0;
+    text.addEventListener("input", () => {
+      const now = Date.now();
+      if (text.value.startsWith("/") || !text.value.trim() || now - typedAt < 5000) return;
+      typedAt = now;
+      post(replyForm.dataset.typing, new URLSearchParams({ csrf_token: csrf() })).catch(report);
+    });
+    setUpCanned(text);
+  }
+
+  // Canned responses: "/" then the shortcut; pick one to put its text in the reply.
+  function setUpCanned(text) {
+    const menu = $("canned-menu");
+    if (!menu) return;
+    const items = [...menu.querySelectorAll("li")];
+    let chosen = -1;
+    function shown() { return items.filter((li) => !li.hidden); }
+    function mark(index) {
+      const visible = shown();
+      chosen = Math.max(0, Math.min(index, visible.length - 1));
+      visible.forEach((li, i) => li.setAttribute("aria-selected", String(i === chosen)));
+    }
+    function pick(li) {
+      text.value = li.dataset.text;
+      menu.hidden = true;
+      text.focus();
+    }
+    text.addEventListener("input", () => {
+      const typed = text.value.match(/^\/([a-z0-9_-]*)$/i);
+      if (!typed) { menu.hidden = true; return; }
+      const wanted = typed[1].toLowerCase();
+      items.forEach((li) => { li.hidden = !li.dataset.shortcut.startsWith(wanted); });
+      menu.hidden = shown().length === 0;
+      mark(0);
+    });
+    text.addEventListener("keydown", (event) => {
+      if (menu.hidden) return;
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        event.preventDefault();
+        mark(chosen + (event.key === "ArrowDown" ? 1 : -1));
+      } else if (event.key === "Enter" && !event.ctrlKey && !event.metaKey) {
+        event.preventDefault();
+        const li = shown()[chosen];
+        if (li) pick(li);
+      } else if (event.key === "Escape") {
+        menu.hidden = true;
+      }
+    });
+    items.forEach((li) => li.addEventListener("mousedown", (event) => { event.preventDefault(); pick(li); }));
+  }
+
+  // A failed message sent again, without leaving the page.
+  document.addEventListener("submit", async (event) => {
+    const form = event.target.closest("form.retry");
+    if (!form) return;
+    event.preventDefault();
+    const answer = await post(form.action, new URLSearchParams(new FormData(form)));
+    if (answer.type !== "opaqueredirect" && !answer.ok) showProblem(form, await answer.text());
+  });
+
+  // New messages while the agent looks at the conversation: read, and "seen" on Messenger.
+  handlers.change.push((change) => {
+    if (change.k === "inbound" && change.c === conversation && document.visibilityState === "visible") {
+      post(`/inbox/${conversation}/seen`, new URLSearchParams({ csrf_token: csrf() })).catch(report);
+    }
+  });
+  // The window closes as time passes, not only when something happens.
+  if (conversation) setInterval(() => refreshParts().catch(report), 60000);
+
   localize(document);
   toBottom();
+  setUpComposer();
   listen();
-  window.frontdeskInbox = { conversation, me, handlers, refreshList, refreshParts, fragment, localize, report, toBottom };
+  window.frontdeskInbox = { conversation, me, handlers, refreshList, refreshParts, fragment, localize, report, toBottom, post, csrf };
 })();
