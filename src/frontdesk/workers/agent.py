@@ -213,20 +213,21 @@ async def assign(
 
 
 async def hand_back(
-    conn: AsyncConnection, conversation_id: int, actor: Agent, now: float, *, handler: str
+    conn: AsyncConnection, conversation_id: int, actor: Agent, now: float, *, handler: str | None
 ) -> None:
-    """Give the conversation back to the channel's handler, which answers from the customer's
-    next message (reading what the people said, in its history)."""
+    """Give the conversation back to the channel's `handler` (None: the channel has none, the
+    conversation waits for people again), which answers from the customer's next message,
+    reading what the people said in its history."""
     thread = await thread_of(conn, conversation_id)
     before, after = await _step(conn, thread, HandedBack(), now)
     if before == after:
-        raise Refused(f"{handler} already answers this conversation.")
-    await _line(
-        conn,
-        conversation_id,
-        f"{actor.name} handed the conversation back: {handler} answers again.",
-        now,
+        raise Refused("Nobody has this conversation: there is nothing to hand back.")
+    words = (
+        f"{actor.name} handed the conversation back: {handler} answers again."
+        if handler
+        else f"{actor.name} let go of the conversation."
     )
+    await _line(conn, conversation_id, words, now)
 
 
 async def resolve(conn: AsyncConnection, conversation_id: int, actor: Agent, now: float) -> None:

@@ -163,3 +163,31 @@ def test_the_composer_follows_the_window_past_24_hours_and_7_days(
     expect(blocked.locator(".mark")).to_contain_text("Blocked: The customer's last message")
     agent.shot("07-blocked")
     agent.close()
+
+
+def test_two_agents_see_each_others_replies_and_who_has_the_conversation_live(
+    browser: Browser, stage: Stage
+) -> None:
+    stage.say("Bonjour ! I have a question about sizes.", person=CHLOE)
+    ana_tab, rui_tab = Tab(browser, stage.frontdesk), Tab(browser, stage.frontdesk)
+    ana = log_in(ana_tab, "ana@example.com")
+    rui = log_in(rui_tab, "morgan@example.com")
+    for page in (ana, rui):
+        open_conversation(page, "Chloé Martin")
+    ana.get_by_role("button", name="Take it", exact=True).click()
+    # Morgan sees, without reloading, that Ana has it now.
+    expect(rui.locator("#holder")).to_contain_text("Ana Lima has it")
+    expect(rui.get_by_role("button", name="Take it over")).to_be_visible()
+    ana.get_by_label("Reply").fill("Bonjour Chloé ! Which size do you usually wear?")
+    ana.get_by_role("button", name="Send", exact=True).click()
+    expect(rui.locator("#transcript")).to_contain_text("Which size do you usually wear?")
+    expect(rui.locator("#transcript")).to_contain_text("Ana Lima took the conversation.")
+    rui.get_by_label("Reply").fill("Our M fits a 38-40 chest.")
+    rui.get_by_role("button", name="Send", exact=True).click()
+    expect(ana.locator("#transcript")).to_contain_text("Our M fits a 38-40 chest.")
+    # Morgan's reply did not take it from Ana.
+    expect(ana.locator("#holder")).to_contain_text("Ana Lima has it")
+    ana_tab.shot("08-two-agents-ana")
+    rui_tab.shot("09-two-agents-morgan")
+    rui_tab.close()
+    ana_tab.close()

@@ -112,6 +112,17 @@ AIMED: dict[tuple[str, str], Aim] = {
         f"/inbox/{t.conversation_id}/messages/{t.message_id}/retry",
         {},
     ),
+    ("POST", f"{INBOX}/assign"): lambda t: (
+        f"/inbox/{t.conversation_id}/assign",
+        {"to": str(t.agent_id), "was": ""},
+    ),
+    ("POST", f"{INBOX}/hand-back"): lambda t: (f"/inbox/{t.conversation_id}/hand-back", {}),
+    ("POST", f"{INBOX}/resolve"): lambda t: (f"/inbox/{t.conversation_id}/resolve", {}),
+    ("POST", f"{INBOX}/reopen"): lambda t: (f"/inbox/{t.conversation_id}/reopen", {}),
+    ("POST", f"{INBOX}/snooze"): lambda t: (
+        f"/inbox/{t.conversation_id}/snooze",
+        {"for": "1 hour"},
+    ),
     ("POST", "/inbox/canned/{canned_id:int}/remove"): lambda t: (
         f"/inbox/canned/{t.canned_id}/remove",
         {},

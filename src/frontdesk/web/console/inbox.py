@@ -30,6 +30,11 @@ LINK_AUTHORS = {
     LinkKind.AI.value: "The AI agent",
     LinkKind.ENDPOINT.value: "The business's service",
 }
+HANDLER_WORDS = {
+    LinkKind.RULES.value: "the bot",
+    LinkKind.AI.value: "the AI agent",
+    LinkKind.ENDPOINT.value: "the business's service",
+}
 AUTHOR_WORDS = {
     "contact": "Customer",
     "bot": "Bot",
@@ -110,6 +115,11 @@ async def team_names(conn: AsyncConnection, workspace_id: int) -> dict[str, str]
     return {str(person.id): person.name for person in await accounts.members(conn, workspace_id)}
 
 
+def handler_words(link: str) -> str | None:
+    """Who answers the channel's conversations when no person has them; None for `inbox`."""
+    return HANDLER_WORDS.get(link)
+
+
 def holder(detail: inbox.Detail, names: Mapping[str, str]) -> str:
     """Who answers the conversation now, in words."""
     stage = detail.stage
@@ -179,6 +189,7 @@ async def _conversation_context(
         "canned": await canned.of_workspace(conn, user.workspace_id),
         "author_words": AUTHOR_WORDS,
         "cid": detail.id,
+        "handler_words": handler_words(detail.link),
         "conversation_words": STATUS_WORDS,
         "snooze_choices": box.snooze_choices,
         "span": span,

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from . import compose, files, inbox, live, replies, uploads
+from . import compose, desk, files, inbox, live, replies, uploads
 from .context import Ask, Console
 from .forms import read_form
 from .inbox import Inbox
@@ -61,5 +61,10 @@ def inbox_routes(console: Console, box: Inbox) -> list[BaseRoute]:
         page(f"{conversation}/typing", compose.typing, methods=["POST"]),
         page(f"{conversation}/seen", compose.seen, methods=["POST"]),
         page(f"{conversation}/messages/{{message_id:int}}/retry", compose.retry, methods=["POST"]),
+        page(f"{conversation}/assign", desk.assign, methods=["POST"]),
+        page(f"{conversation}/hand-back", desk.hand_back, methods=["POST"]),
+        page(f"{conversation}/resolve", desk.resolve, methods=["POST"]),
+        page(f"{conversation}/reopen", desk.reopen, methods=["POST"]),
+        page(f"{conversation}/snooze", desk.snooze, methods=["POST"]),
         Route("/files/{sha256}/{signature}/{name}", sent_file, methods=["GET"]),
     ]

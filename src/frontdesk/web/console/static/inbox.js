@@ -165,8 +165,12 @@
     if (fresh && old) {
       old.replaceWith(fresh);
       setUpComposer();
-      fresh.querySelector("[aria-invalid=true], .problem")?.scrollIntoView({ block: "nearest" });
+      fresh.querySelector("[aria-invalid=true]")?.scrollIntoView({ block: "nearest" });
     }
+    // A problem of the whole form (not of one field) is said at the top of the page.
+    $("form-problem")?.remove();
+    const problem = holder.content.querySelector("#form-problem");
+    if (problem) $("main")?.prepend(problem);
   }
   function setUpComposer() {
     const replyForm = $("reply-form");
