@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 # Times are epoch seconds (double): portable across SQLite and PostgreSQL and cheap to compare
@@ -182,6 +183,10 @@ webhook_bodies = Table(
     Column("note", Text, nullable=True),
 )
 
+UNFINISHED_JOBS = "state IN ('ready', 'running')"
+"""The predicate of `ix_jobs_unfinished`; queries spell it the same, literally, so that both
+databases see the partial index applies."""
+
 jobs = Table(
     "jobs",
     metadata,
@@ -200,6 +205,15 @@ jobs = Table(
     # Claims walk the ready jobs in id order (`workers.queue.claim`) and stop at the first few.
     Index("ix_jobs_claim", "state", "id"),
     Index("ix_jobs_key_state", "key", "state"),
+    # The claim's "is an earlier job of this conversation unfinished?" (`workers.queue`): only
+    # unfinished jobs are in it, however long a conversation's history of finished ones.
+    Index(
+        "ix_jobs_unfinished",
+        "key",
+        "id",
+        sqlite_where=text(UNFINISHED_JOBS),
+        postgresql_where=text(UNFINISHED_JOBS),
+    ),
 )
 
 contacts = Table(

@@ -13,7 +13,19 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Double, Integer, and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    Double,
+    Integer,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from frontdesk.store.tables import jobs
@@ -76,18 +88,23 @@ async def enqueue_many(conn: AsyncConnection, rows: list[dict[str, Any]], now: f
 
 def _runnable(state: str, due: Any) -> Any:
     """Jobs in `state` that are due, oldest first, skipping any whose conversation has an
-    earlier unfinished job (what keeps one conversation in order, even across retries)."""
+    earlier unfinished job (what keeps one conversation in order, even across retries).
+
+    The states are written into the SQL, not bound: only then can either database see that
+    `ix_jobs_unfinished` (a partial index) and the (state, id) walk apply, whatever the plan
+    cache does with parameters."""
     earlier = jobs.alias("earlier")
     blocked = exists().where(
         and_(
             earlier.c.key == jobs.c.key,
             earlier.c.id < jobs.c.id,
-            earlier.c.state.in_(("ready", "running")),
+            earlier.c.state.in_([literal_column("'ready'"), literal_column("'running'")]),
         )
     )
+    in_state = jobs.c.state == literal_column(f"'{state}'")
     return (
         select(jobs.c.id, jobs.c.key)
-        .where(and_(jobs.c.state == state, due, or_(jobs.c.key.is_(None), ~blocked)))
+        .where(and_(in_state, due, or_(jobs.c.key.is_(None), ~blocked)))
         .order_by(jobs.c.id)
         .limit(bindparam("limit", type_=Integer))
     )
