@@ -301,3 +301,13 @@ async def channel_app(
         str(row.graph_version),
     )
     return app, key
+
+
+async def app_id_of(conn: AsyncConnection, channel_id: int) -> str | None:
+    """The Meta app a channel was connected through, when it is its own (a manual setup, or a
+    workspace's own app); None for the operator's app."""
+    found = await conn.execute(
+        select(channel_hooks.c.app_id).where(channel_hooks.c.channel_id == channel_id)
+    )
+    app_id = found.scalar()
+    return None if app_id is None else str(app_id)

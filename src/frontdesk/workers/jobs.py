@@ -31,7 +31,7 @@ from frontdesk.messenger import (
     parse,
 )
 from frontdesk.store import conversations as store
-from frontdesk.store import outbox
+from frontdesk.store import hooks, outbox
 
 from . import botprofile, checkup, enrich, handing, presence, sending, snoozing, turns
 from .loop import JobHandler, PermanentFailure
@@ -184,7 +184,11 @@ async def _echo(
         # time is what read receipts go by.
         await outbox.note_echo_time(conn, thread.channel_id, event.mid, event.timestamp)
         return None
-    ours = event.app_id is not None and event.app_id == our_app_id
+    # Ours: sent by the operator's app, or by the channel's own app (a manual setup, or a
+    # workspace's own app); only then is its `metadata` our tag.
+    ours = event.app_id is not None and (
+        event.app_id == our_app_id or event.app_id == await hooks.app_id_of(conn, thread.channel_id)
+    )
     sent = sending.message_of_metadata(event.metadata) if ours else None
     if sent is not None and await outbox.match_echo(
         conn, thread.channel_id, sent, event.mid, event.timestamp, now
