@@ -485,3 +485,24 @@ def test_a_hold_stops_the_page_until_it_ends() -> None:
     assert limiter.wait("p", 130.0) == 0.0
     with pytest.raises(ValueError, match="positive"):
         sending.PageLimiter(per_second=0)
+
+
+async def test_a_reply_on_a_removed_channel_fails_without_asking_for_a_reconnect(
+    desk: Desk,
+) -> None:
+    async with desk.engine.begin() as conn:
+        await conn.execute(
+            update(channels)
+            .where(channels.c.id == desk.channel_id)
+            .values(status="removed", page_token=None)
+        )
+    message_id = await desk.reply("Are you still there?")
+    await desk.settle()
+    found = await message(desk, message_id)
+    assert (found["status"], found["failure_reason"]) == ("failed", sending.CHANNEL_REMOVED)
+    assert desk.sent == []
+    async with desk.engine.connect() as conn:
+        status = (
+            await conn.execute(select(channels.c.status).where(channels.c.id == desk.channel_id))
+        ).scalar_one()
+    assert status == "removed"

@@ -60,6 +60,7 @@ from frontdesk.messenger import (
     WindowClosed,
 )
 from frontdesk.store import outbox
+from frontdesk.store.channels import REMOVED
 from frontdesk.store.secrets import SecretError, Secrets
 from frontdesk.store.tables import jobs
 
@@ -306,6 +307,10 @@ def send_job(sender: Sender) -> JobHandler:
             step = _Step.DONE
         elif item.attempt_started is not None:
             step = await _settle_unknown(conn, item, item.attempt_started, key, now)
+        elif channel.status == REMOVED:
+            # Its token is gone on purpose: nothing to reconnect, nothing will ever go out.
+            await _fail(conn, item, CHANNEL_REMOVED)
+            step = _Step.DONE
         else:
             ready = await _prepare(conn, sender, channel, item, key, now)
             if isinstance(ready, _Call):
@@ -529,6 +534,7 @@ async def _job_waiting(conn: AsyncConnection, key: str) -> bool:
 
 # --- what people read ------------------------------------------------------------------------
 
+CHANNEL_REMOVED = "Not sent: this Page was removed from Frontdesk."
 OUTCOME_UNKNOWN = (
     "Maybe not sent: Frontdesk was interrupted while handing this message to Messenger, and "
     "Messenger never confirmed it. It was not sent again, so that the customer never gets it "
