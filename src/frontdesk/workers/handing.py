@@ -126,7 +126,11 @@ async def _schedule(
         conn,
         TIMEOUT,
         {"page_id": page_id, "psid": contact.psid, "at": at},
-        key=conversation_key(page_id, contact.psid),
+        # A key of its own: under the conversation's key this job, due minutes or days from
+        # now, would hold back every later event of the conversation until it ran. Beside it,
+        # the two may run at once; the handoff state's row lock orders them, and a timer that
+        # finds a newer state is stale and does nothing (core.handoff).
+        key=f"{TIMEOUT}:{conversation_key(page_id, contact.psid)}",
         now=now,
         run_at=at,
     )
