@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..models import BUTTON_TEXT_LIMIT
-from . import schema
+from . import patterns, schema
 from .matching import Keywords, RuleIndex, Trigger, words
 from .schema import Path, Problem
 from .wording import variables_in
@@ -166,7 +166,11 @@ class _Builder:
         regex = None
         if "regex" in when:
             try:
-                regex = re.compile(when["regex"], re.IGNORECASE)
+                refused = patterns.problem(when["regex"])
+                if refused is None:
+                    regex = re.compile(when["regex"], re.IGNORECASE)
+                else:
+                    self.fail((*path, "when", "regex"), refused)
             except re.error as err:
                 self.fail((*path, "when", "regex"), f"is not a regular expression: {err}")
         phrases = when.get("keywords")

@@ -322,7 +322,8 @@ def _play(
 
 
 async def try_it(console: Console, ask: Ask) -> Response:
-    loaded = await _load(console, ask)
+    # Those who may change the bot may try drafts: a draft runs in this process.
+    loaded = await _load(console, ask, manage=True)
     source, fmt = _read_source(ask)
     event = _event(ask)
     if not ask.form.ok:
