@@ -5,7 +5,7 @@ jobs it enqueues are in `enrich`, a handler's continuations (`resume`, `typing`)
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -31,7 +31,7 @@ from frontdesk.messenger import (
     parse,
 )
 from frontdesk.store import conversations as store
-from frontdesk.store import hooks, outbox
+from frontdesk.store import handoff_settings, hooks, outbox
 
 from . import botprofile, checkup, enrich, handing, presence, sending, snoozing, turns
 from .loop import JobHandler, PermanentFailure
@@ -162,7 +162,7 @@ async def _converse(
     """A customer's new message: whether they ask for a person, then the handler's turn (only
     while it holds the conversation), its replies into the outbox and its handoff request."""
     state = await store.handoff_of(conn, thread.conversation_id)
-    said = _asks_for_human(event)
+    said = _asks_for_human(event, await handoff_settings.keywords_of(conn, channel.id))
     if said is not None:
         state = await _hand_off(conn, thread, state, CustomerAskedHuman(said), now)
     if not handler_may_answer(state):
@@ -214,8 +214,9 @@ async def _echo(
     return message_id
 
 
-def _asks_for_human(event: MessageEvent | PostbackEvent) -> str | None:
-    """What the customer said to ask for a person ("human", a HUMAN button), or None."""
+def _asks_for_human(event: MessageEvent | PostbackEvent, keywords: Sequence[str]) -> str | None:
+    """What the customer said to ask for a person ("human", a HUMAN button, or another of the
+    channel's `keywords`), or None."""
     if isinstance(event, MessageEvent):
         candidates = [event.text, event.quick_reply_payload]
         said = event.text
@@ -223,7 +224,7 @@ def _asks_for_human(event: MessageEvent | PostbackEvent) -> str | None:
         candidates = [event.payload, event.title]
         said = event.title
     for candidate in candidates:
-        if candidate and is_human_request(candidate):
+        if candidate and is_human_request(candidate, keywords):
             return said or candidate
     return None
 

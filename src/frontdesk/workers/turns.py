@@ -19,7 +19,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, assert_never
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -39,22 +39,16 @@ from frontdesk.core.handoff import (
     HandlerRequestedHandoff,
     HandoffEvent,
     HandoffState,
-    NotifyAgents,
-    ResumeHandler,
-    ScheduleTimeout,
-    SendAutoReply,
-    SilenceHandler,
     handler_may_answer,
-    transition,
 )
-from frontdesk.core.models import Author, EventKind, LinkKind, Reply
+from frontdesk.core.models import EventKind, LinkKind
 from frontdesk.core.rules import Bot, BotInvalid, build
 from frontdesk.messenger import MessengerError
 from frontdesk.store import bots, outbox
 from frontdesk.store import conversations as store
 from frontdesk.store import memory as remembered
 
-from . import queue, sending
+from . import handing, queue, sending
 from .loop import JobHandler, Outside
 from .queue import Job
 from .webcall import WebCaller
@@ -186,28 +180,8 @@ async def hand_off(
     event: HandoffEvent,
     now: float,
 ) -> HandoffState:
-    """Apply one handoff event: store the new state, carry out the effects; the new state."""
-    step = transition(state, event, datetime.fromtimestamp(now, UTC))
-    if step.new_state != state:
-        await store.save_handoff(conn, thread.conversation_id, step.new_state)
-    for effect in step.effects:
-        match effect:
-            case SilenceHandler() | ResumeHandler():
-                # Honoured through the stored stage: `handler_may_answer` reads it before every
-                # turn, so the handler is silent from now on (or answers from the next message).
-                pass
-            case NotifyAgents(reason=reason):
-                log.info("conversation %s waits for a person: %s", thread.conversation_id, reason)
-            case SendAutoReply(text=text):
-                await sending.queue_reply(
-                    conn, thread.conversation_id, Reply(text=text), Author.BOT, now
-                )
-            case ScheduleTimeout(at=at):
-                # Channels have no handoff timeouts yet (core's default settings set none).
-                log.info("conversation %s: handoff timer due %s", thread.conversation_id, at)
-            case _:
-                assert_never(effect)
-    return step.new_state
+    """Apply one handoff event with the channel's handoff settings (`handing`); the new state."""
+    return await handing.hand_off(conn, thread, state, event, now)
 
 
 # --- continuations ---------------------------------------------------------------------------

@@ -125,7 +125,10 @@ def staged(data: Path) -> Iterator[Stage]:
             create_emulator_app(build_meta(clock=clock, base_url=emulator_url)),
         )
         for app in apps:
-            config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="none")
+            # The emulator's live stream of a Messenger tab left open never ends: a grace.
+            config = uvicorn.Config(
+                app, log_level="warning", lifespan="on", ws="none", timeout_graceful_shutdown=5
+            )
             servers.append(Server(config))
 
         async def serve() -> None:

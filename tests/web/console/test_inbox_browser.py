@@ -191,3 +191,80 @@ def test_two_agents_see_each_others_replies_and_who_has_the_conversation_live(
     rui_tab.shot("09-two-agents-morgan")
     rui_tab.close()
     ana_tab.close()
+
+
+ANA_SILVA = "7100000000000003"
+
+
+def test_a_customer_asks_for_a_person_an_agent_takes_it_and_hands_it_back(
+    browser: Browser, stage: Stage
+) -> None:
+    agent = Tab(browser, stage.frontdesk)
+    page = log_in(agent, "ana@example.com")
+    page.get_by_role("link", name=re.compile("^Pending")).click()
+    customer, chat = messenger(browser, stage, ANA_SILVA)
+    chat.get_by_role("textbox", name="Message").fill("When are you open?")
+    chat.get_by_role("button", name="Send", exact=True).click()
+    expect(chat.locator("#messages")).to_contain_text("We're open Monday to Friday")  # the bot
+    chat.get_by_role("textbox", name="Message").fill("human")
+    chat.get_by_role("button", name="Send", exact=True).click()
+    # It appears as pending, live, waiting for a person.
+    waiting = row(page, "Ana Silva")
+    expect(waiting).to_contain_text("Waiting for a person")
+    agent.shot("10-pending")
+    waiting.get_by_role("link").click()
+    expect(page.locator("#holder")).to_contain_text(
+        'Waiting for a person: The customer asked for a person: "human"'
+    )
+    expect(page.locator("#transcript")).to_contain_text(
+        'Waiting for a person: The customer asked for a person: "human"'
+    )
+    page.get_by_role("button", name="Take it", exact=True).click()
+    expect(page.locator("#holder")).to_contain_text("Ana Lima has it")
+
+    # The bot stays silent while a person has it.
+    chat.get_by_role("textbox", name="Message").fill("What are your opening hours?")
+    chat.get_by_role("button", name="Send", exact=True).click()
+    expect(page.locator("#transcript")).to_contain_text("What are your opening hours?")
+    page.get_by_label("Reply").fill("We open at 10:00 every weekday.")
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(chat.locator("#messages")).to_contain_text("We open at 10:00 every weekday.")
+    assert chat.locator("#messages").get_by_text("We're open Monday to Friday").count() == 1
+
+    # Handed back, the bot answers again.
+    page.get_by_role("button", name="Hand back to the bot").click()
+    expect(page.locator("#transcript")).to_contain_text(
+        "Ana Lima handed the conversation back: the bot answers again."
+    )
+    chat.get_by_role("textbox", name="Message").fill("hours")
+    chat.get_by_role("button", name="Send", exact=True).click()
+    expect(chat.locator("#messages").get_by_text("We're open Monday to Friday")).to_have_count(2)
+    expect(page.locator("#holder")).to_contain_text("The bot answers")
+    agent.shot("11-handed-back")
+    customer.shot("12-customer-bot-again")
+    customer.close()
+    agent.close()
+
+
+def test_a_reply_from_metas_page_inbox_shows_as_a_persons_and_claims_the_conversation(
+    browser: Browser, stage: Stage
+) -> None:
+    stage.say("Is the black tee back in stock?", person=CHLOE)
+    agent = Tab(browser, stage.frontdesk)
+    page = log_in(agent, "morgan@example.com")
+    open_conversation(page, "Chloé Martin")
+    # Morgan lets go of it (Ana had it), so the bot holds it again.
+    page.get_by_role("button", name="Hand back to the bot").click()
+    expect(page.locator("#holder")).to_contain_text("The bot answers")
+    stage.control(
+        "act/page_inbox_reply",
+        {"page_id": stage.page_id, "person_id": CHLOE, "text": "Yes! Morgan here, from Meta."},
+    )
+    reply = page.locator("#transcript .item.outbound").filter(has_text="Morgan here, from Meta.")
+    expect(reply).to_contain_text("Meta Page Inbox")
+    expect(page.locator("#holder")).to_contain_text("A person in Meta's Page Inbox has it")
+    expect(page.locator("#transcript")).to_contain_text(
+        "Someone replied from Meta's Page Inbox: a person has the conversation now"
+    )
+    agent.shot("13-page-inbox-claims")
+    agent.close()

@@ -40,6 +40,9 @@ from frontdesk.store.tables import (
     workspaces,
 )
 from frontdesk.store.tables import (
+    handoff_settings as handoff_settings_table,
+)
+from frontdesk.store.tables import (
     meta_apps as meta_apps_table,
 )
 from frontdesk.store.tables import (
@@ -111,6 +114,14 @@ AIMED: dict[tuple[str, str], Aim] = {
     ("POST", INBOX + "/messages/{message_id:int}/retry"): lambda t: (
         f"/inbox/{t.conversation_id}/messages/{t.message_id}/retry",
         {},
+    ),
+    ("GET", "/channels/{channel_id:int}/handoff"): lambda t: (
+        f"/channels/{t.channel_id}/handoff",
+        {},
+    ),
+    ("POST", "/channels/{channel_id:int}/handoff"): lambda t: (
+        f"/channels/{t.channel_id}/handoff",
+        {"keywords": "ours", "auto_reply": "Ours"},
     ),
     ("POST", f"{INBOX}/assign"): lambda t: (
         f"/inbox/{t.conversation_id}/assign",
@@ -426,6 +437,13 @@ async def inbox_rows(conn: Any, their_channels: Any) -> dict[str, Any]:
             await conn.execute(select(notes_table).where(notes_table.c.conversation_id.in_(theirs)))
         ).all(),
         "jobs": (await conn.execute(select(jobs.c.kind, jobs.c.payload))).all(),
+        "handoff_settings": (
+            await conn.execute(
+                select(handoff_settings_table).where(
+                    handoff_settings_table.c.channel_id.in_(their_channels)
+                )
+            )
+        ).all(),
         "canned": (
             await conn.execute(
                 select(canned_responses).where(

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from . import compose, desk, files, inbox, live, replies, uploads
+from . import compose, desk, files, handoff_page, inbox, live, replies, uploads
 from .context import Ask, Console
 from .forms import read_form
 from .inbox import Inbox
@@ -40,6 +40,8 @@ def inbox_routes(console: Console, box: Inbox) -> list[BaseRoute]:
         page("/inbox/canned", replies.show, methods=["GET"]),
         page("/inbox/canned", replies.save, methods=["POST"]),
         page("/inbox/canned/{canned_id:int}/remove", replies.remove, methods=["POST"]),
+        page("/channels/{channel_id:int}/handoff", handoff_page.show, methods=["GET"]),
+        page("/channels/{channel_id:int}/handoff", handoff_page.save, methods=["POST"]),
         page(conversation, inbox.conversation_page, methods=["GET"]),
         page(f"{conversation}/parts", inbox.parts, methods=["GET"]),
         page(f"{conversation}/messages/{{message_id:int}}", inbox.message_part, methods=["GET"]),
