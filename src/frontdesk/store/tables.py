@@ -202,8 +202,9 @@ jobs = Table(
     Column("last_error", Text, nullable=True),
     Column("created_at", Double, nullable=False),
     Column("finished_at", Double, nullable=True),
-    # Claims walk the ready jobs in id order (`workers.queue.claim`) and stop at the first few.
-    Index("ix_jobs_claim", "state", "id"),
+    # Claims walk the ready jobs that are due, by due time (`workers.queue.claim`): a range of
+    # this index that ends at "now", so jobs scheduled for later are never read.
+    Index("ix_jobs_claim", "state", "run_at"),
     Index("ix_jobs_key_state", "key", "state"),
     # The claim's "is an earlier job of this conversation unfinished?" (`workers.queue`): only
     # unfinished jobs are in it, however long a conversation's history of finished ones.

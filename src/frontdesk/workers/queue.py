@@ -86,13 +86,14 @@ async def enqueue_many(conn: AsyncConnection, rows: list[dict[str, Any]], now: f
     )
 
 
-def _runnable(state: str, due: Any) -> Any:
-    """Jobs in `state` that are due, oldest first, skipping any whose conversation has an
-    earlier unfinished job (what keeps one conversation in order, even across retries).
+def _runnable(state: str, due: Any, oldest_first: Any) -> Any:
+    """Jobs in `state` that are due, in `oldest_first` order, skipping any whose conversation
+    has an earlier unfinished job (what keeps one conversation in order, even across retries:
+    the order across conversations does not matter).
 
     The states are written into the SQL, not bound: only then can either database see that
-    `ix_jobs_unfinished` (a partial index) and the (state, id) walk apply, whatever the plan
-    cache does with parameters."""
+    `ix_jobs_unfinished` (a partial index) and the `ix_jobs_claim` range apply, whatever the
+    plan cache does with parameters."""
     earlier = jobs.alias("earlier")
     blocked = exists().where(
         and_(
@@ -105,15 +106,18 @@ def _runnable(state: str, due: Any) -> Any:
     return (
         select(jobs.c.id, jobs.c.key)
         .where(and_(in_state, due, or_(jobs.c.key.is_(None), ~blocked)))
-        .order_by(jobs.c.id)
+        .order_by(oldest_first)
         .limit(bindparam("limit", type_=Integer))
     )
 
 
 # Built once: constructing the correlated EXISTS costs more than running it.
 _NOW = bindparam("now", type_=Double)
-_LAPSED = _runnable("running", jobs.c.locked_until < _NOW)
-_READY = _runnable("ready", jobs.c.run_at <= _NOW)
+# Few jobs run at once, so the lapsed ones are few to sort; ready ones are read by due time
+# along `ix_jobs_claim` (state, run_at), a range that stops at now: jobs scheduled for later
+# (timers, the doctor's hourly look, retries) are never read.
+_LAPSED = _runnable("running", jobs.c.locked_until < _NOW, jobs.c.id)
+_READY = _runnable("ready", jobs.c.run_at <= _NOW, jobs.c.run_at)
 _SKIP_LOCKED = {
     query: query.with_for_update(skip_locked=True, of=jobs) for query in (_LAPSED, _READY)
 }
@@ -130,9 +134,9 @@ async def claim(
 ) -> list[Job]:
     """Take up to `limit` runnable jobs, at most one per key, under a lease.
 
-    Two queries, each walking `ix_jobs_claim` (state, id) in id order and stopping after a few
-    rows: lapsed leases first (older work; skipped with `lapsed=False`), then ready jobs. One
-    query ORing both states would make the database sort every runnable job on each claim
+    Two queries, each reading a few rows of `ix_jobs_claim`: lapsed leases first (older work;
+    skipped with `lapsed=False`), then ready jobs that are due, by due time. One query ORing
+    both states would make the database sort every runnable job on each claim
     (docs/performance.md).
     """
     candidates: list[Any] = []
