@@ -29,6 +29,11 @@ SEARCH_LIMIT = 200
 QUERY_LIMIT = 100
 VIEWS = ("mine", "unassigned", "all")
 STATUSES = tuple(status.value for status in ConversationStatus)
+SHOWN_AS = {
+    ConversationStatus.OPEN.value: (ConversationStatus.OPEN.value, ConversationStatus.PENDING.value)
+}
+"""The open list shows the pending conversations too: those waiting for a person are the most
+open of all."""
 COUNTED = (
     ConversationStatus.OPEN.value,
     ConversationStatus.PENDING.value,
@@ -150,7 +155,8 @@ def _view(user_id: int, view: str) -> Any:
 async def page(
     conn: AsyncConnection, workspace_id: int, user_id: int, filters: Filters, limit: int = PAGE
 ) -> tuple[list[Row], bool]:
-    """One page of the list, newest first, and whether more follow."""
+    """One page of the list, newest first, and whether more follow. Each (channel, status)
+    walks its own index range, so that a page costs the same however many rows there are."""
     scope = _scope(await workspace_channels(conn, workspace_id), filters)
     if not scope:
         return [], False
@@ -159,10 +165,11 @@ async def page(
         return found[:limit], len(found) > limit
     view = _view(user_id, filters.view)
     branches = []
-    for channel_id in scope:
+    statuses = SHOWN_AS.get(filters.status, (filters.status,))
+    for channel_id, status in ((c, s) for c in scope for s in statuses):
         where = [
             conversations.c.channel_id == channel_id,
-            conversations.c.status == filters.status,
+            conversations.c.status == status,
             conversations.c.last_message_at.is_not(None),
         ]
         if view is not None:
@@ -251,7 +258,8 @@ async def _search(conn: AsyncConnection, scope: list[int], query: str, limit: in
 async def counts(
     conn: AsyncConnection, workspace_id: int, user_id: int, filters: Filters
 ) -> dict[str, int]:
-    """How many conversations each counted status holds in the current view and channel."""
+    """How many conversations each counted status holds in the current view and channel (the
+    open count includes the pending ones, as the open list does)."""
     scope = _scope(await workspace_channels(conn, workspace_id), filters)
     found = dict.fromkeys(COUNTED, 0)
     if not scope:
@@ -269,6 +277,7 @@ async def counts(
     )
     for status, number in rows:
         found[str(status)] = int(number)
+    found[ConversationStatus.OPEN.value] += found[ConversationStatus.PENDING.value]
     return found
 
 

@@ -63,7 +63,7 @@ class Stage:
 
     def control(self, path: str, body: dict[str, Any] | None = None) -> Any:
         answer = httpx.post(f"{self.emulator}/_emulator/{path}", json=body or {}, timeout=10)
-        assert answer.status_code == 200, answer.text
+        assert answer.status_code in (200, 201), answer.text
         return answer.json()
 
     def say(self, text: str, person: str = JOAO) -> None:
@@ -170,12 +170,33 @@ def staged(data: Path) -> Iterator[Stage]:
     assert not thread.is_alive(), "the servers did not stop"
 
 
+RECORD_NOTIFICATIONS = """
+(() => {
+  const Shown = window.Notification;
+  window.shownNotifications = [];
+  window.Notification = class extends Shown {
+    constructor(title, options) {
+      super(title, options);
+      window.shownNotifications.push({ title, body: options && options.body });
+    }
+  };
+})();
+"""
+
+
 class Tab:
     """A browser context (its own cookies) whose script errors, CSP refusals and failed
     requests fail the test; `shot` keeps a screenshot in test-results/inbox/."""
 
-    def __init__(self, browser: Browser, url: str) -> None:
-        self.context = browser.new_context(base_url=url, viewport={"width": 1280, "height": 860})
+    def __init__(self, browser: Browser, url: str, *, notifications: bool = False) -> None:
+        self.context = browser.new_context(
+            base_url=url,
+            viewport={"width": 1280, "height": 860},
+            permissions=["notifications"] if notifications else [],
+        )
+        if notifications:
+            # Headless Chromium shows no notifications: keep what the page shows, to look at.
+            self.context.add_init_script(RECORD_NOTIFICATIONS)
         self.page = self.context.new_page()
         self.problems: list[str] = []
         self.page.on("pageerror", lambda err: self.problems.append(f"page error: {err}"))

@@ -268,3 +268,39 @@ def test_a_reply_from_metas_page_inbox_shows_as_a_persons_and_claims_the_convers
     )
     agent.shot("13-page-inbox-claims")
     agent.close()
+
+
+def shown(page: Page) -> list[dict[str, str]]:
+    found: list[dict[str, str]] = page.evaluate("() => window.shownNotifications")
+    return found
+
+
+def test_notifications_for_new_handoffs_and_new_messages_in_my_conversations(
+    browser: Browser, stage: Stage
+) -> None:
+    rita = stage.control("people", {"name": "Rita Costa", "locale": "pt_PT"})["id"]
+    agent = Tab(browser, stage.frontdesk, notifications=True)
+    page = log_in(agent, "ana@example.com")
+    expect(page.locator("#notify-on")).to_be_hidden()  # granted already: nothing to ask
+    stage.say("human", person=rita)
+    expect(row(page, "Waiting for a person")).to_have_count(1)
+    page.wait_for_function("() => window.shownNotifications.length === 1")
+    [handoff] = shown(page)
+    assert handoff["title"] == "Waiting for a person"
+    assert handoff["body"].endswith("is waiting for a person.")
+
+    row(page, "Waiting for a person").get_by_role("link").click()
+    page.get_by_role("button", name="Take it", exact=True).click()
+    expect(page.locator("#holder")).to_contain_text("Ana Lima has it")
+    page.goto("/inbox")  # looking at the list, not at the conversation
+    expect(page.locator("#live-state")).to_have_text("Live")
+    stage.say("Está aí alguém?", person=rita)
+    page.wait_for_function("() => window.shownNotifications.length === 1")
+    [mine] = shown(page)
+    assert mine["title"] == "New message"
+    assert mine["body"].endswith(": Está aí alguém?")
+    # A message in someone else's conversation is no news for Ana.
+    stage.say("Bonjour ?", person=CHLOE)
+    expect(row(page, "Chloé Martin")).to_contain_text("Bonjour ?")
+    assert len(shown(page)) == 1
+    agent.close()

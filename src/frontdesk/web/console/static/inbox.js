@@ -53,17 +53,23 @@
     if (conversation) url.searchParams.set("open", String(conversation));
     return url.pathname + url.search;
   }
+  // Several changes at once refresh the list once; the promise settles once it is fresh.
+  let waiting = [];
   function refreshList() {
     clearTimeout(listTimer);
+    const done = new Promise((resolve) => waiting.push(resolve));
     listTimer = setTimeout(() => {
+      const resolvers = waiting;
+      waiting = [];
       listRunning = listRunning.then(async () => {
         const found = await fragment(listUrl());
         if (!found) return;
         swap(found, "#rows");
         found.querySelectorAll(".count[id]").forEach((count) => swap(found, `#${count.id}`));
       }).catch(report);
+      listRunning.then(() => resolvers.forEach((resolve) => resolve()));
     }, 200);
-    return new Promise((resolve) => setTimeout(() => listRunning.then(resolve), 250));
+    return done;
   }
 
   // --- the open conversation -----------------------------------------------------------------
@@ -281,6 +287,66 @@
       post(`/inbox/${conversation}/seen`, new URLSearchParams({ csrf_token: csrf() })).catch(report);
     }
   });
+  // --- notifications: a conversation waiting for a person, a new message in mine ------------
+  const notifyButton = $("notify-on");
+  const soundBox = $("sound-on");
+  const canNotify = "Notification" in window;
+  if (notifyButton && canNotify && Notification.permission === "default") {
+    notifyButton.hidden = false;
+    notifyButton.addEventListener("click", async () => {
+      await Notification.requestPermission();
+      notifyButton.hidden = Notification.permission !== "default";
+    });
+  }
+  if (soundBox) {
+    soundBox.checked = localStorage.getItem("frontdesk.sound") !== "off";
+    soundBox.addEventListener("change", () => {
+      localStorage.setItem("frontdesk.sound", soundBox.checked ? "on" : "off");
+    });
+  }
+  let audio = null;
+  function chime() {
+    if (soundBox && !soundBox.checked) return;
+    try {
+      audio = audio || new AudioContext();
+      [880, 1320].forEach((pitch, i) => {
+        const tone = audio.createOscillator();
+        const volume = audio.createGain();
+        const at = audio.currentTime + i * 0.14;
+        tone.frequency.value = pitch;
+        volume.gain.setValueAtTime(0.12, at);
+        volume.gain.exponentialRampToValueAtTime(0.001, at + 0.25);
+        tone.connect(volume).connect(audio.destination);
+        tone.start(at);
+        tone.stop(at + 0.25);
+      });
+    } catch (err) {
+      console.warn(err);  // eslint-disable-line no-console -- no sound is not a failure
+    }
+  }
+  const told = new Map();
+  async function tell(change, title) {
+    const last = told.get(change.c) || 0;
+    if (Date.now() - last < 10000) return;  // one word per conversation at a time
+    told.set(change.c, Date.now());
+    await refreshList();
+    const rowOf = document.getElementById(`row-${change.c}`);
+    const name = rowOf?.dataset.name || "A customer";
+    const body = change.k === "handoff" ? `${name} is waiting for a person.` : `${name}: ${rowOf?.dataset.preview || "a new message"}`;
+    chime();
+    if (!canNotify || Notification.permission !== "granted") return;
+    const shown = new Notification(title, { body, tag: `conversation-${change.c}` });
+    shown.addEventListener("click", () => {
+      window.focus();
+      window.location.href = `/inbox/${change.c}`;
+    });
+  }
+  handlers.change.push((change) => {
+    const looking = change.c === conversation && document.visibilityState === "visible";
+    if (change.k === "handoff") tell(change, "Waiting for a person").catch(report);
+    else if (change.k === "inbound" && change.a === me && !looking) tell(change, "New message").catch(report);
+  });
+
   // The window closes as time passes, not only when something happens.
   if (conversation) setInterval(() => refreshParts().catch(report), 60000);
 
