@@ -94,6 +94,7 @@ AIMED: dict[tuple[str, str], Aim] = {
     ("GET", INBOX): lambda t: (f"/inbox/{t.conversation_id}", {}),
     ("GET", f"{INBOX}/parts"): lambda t: (f"/inbox/{t.conversation_id}/parts", {}),
     ("GET", f"{INBOX}/picture"): lambda t: (f"/inbox/{t.conversation_id}/picture", {}),
+    ("GET", f"{INBOX}/export"): lambda t: (f"/inbox/{t.conversation_id}/export", {}),
     ("GET", INBOX + "/messages/{message_id:int}"): lambda t: (
         f"/inbox/{t.conversation_id}/messages/{t.message_id}",
         {},
@@ -229,6 +230,7 @@ OWN: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/"): {},
     ("GET", "/inbox"): {},
     ("GET", "/inbox/list"): {},
+    ("GET", "/inbox/export"): {},
     ("GET", "/inbox/canned"): {},
     ("POST", "/inbox/canned"): {"shortcut": "ours", "text": "Ours"},
     ("GET", "/channels/connect"): {},

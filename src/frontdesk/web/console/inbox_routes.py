@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from . import compose, desk, files, handoff_page, inbox, live, replies, uploads
+from . import compose, desk, export, files, handoff_page, inbox, live, replies, uploads
 from .context import Ask, Console
 from .forms import read_form
 from .inbox import Inbox
@@ -37,6 +37,7 @@ def inbox_routes(console: Console, box: Inbox) -> list[BaseRoute]:
         page("/inbox", inbox.list_page, methods=["GET"]),
         page("/inbox/list", inbox.list_part, methods=["GET"]),
         page("/inbox/live", live.stream, methods=["GET"]),
+        page("/inbox/export", export.listed, methods=["GET"]),
         page("/inbox/canned", replies.show, methods=["GET"]),
         page("/inbox/canned", replies.save, methods=["POST"]),
         page("/inbox/canned/{canned_id:int}/remove", replies.remove, methods=["POST"]),
@@ -52,6 +53,7 @@ def inbox_routes(console: Console, box: Inbox) -> list[BaseRoute]:
             methods=["GET"],
         ),
         page(f"{conversation}/picture", files.picture, methods=["GET"]),
+        page(f"{conversation}/export", export.conversation, methods=["GET"]),
         page(f"{conversation}/reply", compose.reply, methods=["POST"]),
         page(f"{conversation}/note", compose.note, methods=["POST"]),
         page(
