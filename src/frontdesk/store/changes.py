@@ -140,19 +140,23 @@ async def note(
     message_id: int | None = None,
     note_id: int | None = None,
     assignee: str | None = None,
+    workspace_id: int | None = None,
 ) -> None:
     """Announce, once the caller's transaction commits, that a conversation of `channel_id`
-    changed. A channel that belongs to no workspace yet has nobody to tell."""
+    changed. A channel that belongs to no workspace yet has nobody to tell. A caller that read
+    the channel's `workspace_id` in its own statement passes it, saving a query."""
     if kind not in KINDS:
         raise ValueError(f"no change kind {kind!r}")
     pending = _pending(conn)
-    if channel_id not in pending.workspaces:
+    if workspace_id is not None:
+        pending.workspaces[channel_id] = workspace_id
+    elif channel_id not in pending.workspaces:
         found = (await conn.execute(_WORKSPACE, {"channel_id": channel_id})).scalar()
         pending.workspaces[channel_id] = int(found) if found is not None else None
-    workspace_id = pending.workspaces[channel_id]
-    if workspace_id is None:
+    workspace = pending.workspaces[channel_id]
+    if workspace is None:
         return
-    change = Change(workspace_id, conversation_id, kind, message_id, note_id, assignee)
+    change = Change(workspace, conversation_id, kind, message_id, note_id, assignee)
     if change in pending.changes:
         return
     pending.changes[change] = None

@@ -9,11 +9,11 @@ from typing import Any
 from sqlalchemy import Double, Integer, and_, bindparam, case, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from frontdesk.core.handoff import HandoffStage, HandoffState
+from frontdesk.core.handoff import DEFAULT_HUMAN_COMMANDS, HandoffStage, HandoffState
 from frontdesk.core.models import Author, Contact, ConversationStatus, MessageStatus, advance
 
 from . import changes
-from .tables import channels, contacts, conversations, messages
+from .tables import channels, contacts, conversations, handoff_settings, messages
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,8 @@ class Channel:
     page_id: str
     link: str
     status: str
+    human_words: tuple[str, ...] = DEFAULT_HUMAN_COMMANDS
+    """What asks for a person on this channel (its handoff settings, else core's)."""
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,19 @@ class Thread:
 
 # The statements of the worker's hot path are built once, with bound parameters: building a
 # SQLAlchemy statement costs about as much as SQLite takes to run it.
-_CHANNEL_FOR_PAGE = select(
-    channels.c.id, channels.c.page_id, channels.c.link, channels.c.status
-).where(channels.c.page_id == bindparam("page_id"))
+_CHANNEL_FOR_PAGE = (
+    select(
+        channels.c.id,
+        channels.c.page_id,
+        channels.c.link,
+        channels.c.status,
+        handoff_settings.c.keywords,
+    )
+    .select_from(
+        channels.outerjoin(handoff_settings, handoff_settings.c.channel_id == channels.c.id)
+    )
+    .where(channels.c.page_id == bindparam("page_id"))
+)
 _THREAD = (
     select(contacts.c.id, conversations.c.id.label("conversation_id"), conversations.c.owner)
     .select_from(contacts.outerjoin(conversations, conversations.c.contact_id == contacts.c.id))
@@ -49,11 +61,17 @@ _THREAD = (
 _HAS_MESSAGE = select(messages.c.id).where(
     and_(messages.c.channel_id == bindparam("channel_id"), messages.c.mid == bindparam("mid"))
 )
+# Who to tell of the message comes back with the update: no query of its own (`changes`).
+_WORKSPACE_OF_CONVERSATION = (
+    select(channels.c.workspace_id)
+    .where(channels.c.id == conversations.c.channel_id)
+    .scalar_subquery()
+)
 _LAST_MESSAGE_AT = (
     update(conversations)
     .where(conversations.c.id == bindparam("conversation_id"))
     .values(last_message_at=bindparam("now"), preview=bindparam("preview"))
-    .returning(conversations.c.assignee)
+    .returning(conversations.c.assignee, _WORKSPACE_OF_CONVERSATION.label("workspace_id"))
 )
 _CLOSED = (ConversationStatus.RESOLVED.value, ConversationStatus.SNOOZED.value)
 # A customer's message counts as unread, and opens a resolved or snoozed conversation again.
@@ -70,7 +88,7 @@ _INBOUND_AT = (
         ),
         snoozed_until=None,
     )
-    .returning(conversations.c.assignee)
+    .returning(conversations.c.assignee, _WORKSPACE_OF_CONVERSATION.label("workspace_id"))
 )
 PREVIEW_LIMIT = 200
 _USER_AT = bindparam("last_user_at", type_=Double)
@@ -108,7 +126,16 @@ _HANDOFF_LOCKED = _HANDOFF.with_for_update()
 
 async def channel_for_page(conn: AsyncConnection, page_id: str) -> Channel | None:
     row = (await conn.execute(_CHANNEL_FOR_PAGE, {"page_id": page_id})).first()
-    return None if row is None else Channel(row.id, row.page_id, row.link, row.status)
+    if row is None:
+        return None
+    words = row.keywords
+    return Channel(
+        row.id,
+        row.page_id,
+        row.link,
+        row.status,
+        tuple(str(w) for w in words) if isinstance(words, list) else DEFAULT_HUMAN_COMMANDS,
+    )
 
 
 async def add_channel(
@@ -204,24 +231,28 @@ async def add_message(conn: AsyncConnection, thread: Thread, now: float, **value
     )
     message_id = int(result.scalar_one())
     inbound = values.get("direction") == "inbound"
-    touched = await conn.execute(
-        _INBOUND_AT if inbound else _LAST_MESSAGE_AT,
-        {
-            "conversation_id": thread.conversation_id,
-            "now": now,
-            "preview": preview(
-                values.get("text"), values.get("attachments"), values.get("outgoing")
-            ),
-        },
-    )
-    await changes.note(
-        conn,
-        thread.channel_id,
-        thread.conversation_id,
-        changes.INBOUND if inbound else changes.MESSAGE,
-        message_id=message_id,
-        assignee=touched.scalar(),
-    )
+    touched = (
+        await conn.execute(
+            _INBOUND_AT if inbound else _LAST_MESSAGE_AT,
+            {
+                "conversation_id": thread.conversation_id,
+                "now": now,
+                "preview": preview(
+                    values.get("text"), values.get("attachments"), values.get("outgoing")
+                ),
+            },
+        )
+    ).one()
+    if touched.workspace_id is not None:  # a channel of no workspace: nobody to tell
+        await changes.note(
+            conn,
+            thread.channel_id,
+            thread.conversation_id,
+            changes.INBOUND if inbound else changes.MESSAGE,
+            message_id=message_id,
+            assignee=touched.assignee,
+            workspace_id=int(touched.workspace_id),
+        )
     return message_id
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from frontdesk.core.handoff import DEFAULT_HUMAN_COMMANDS, HandoffSettings
@@ -151,15 +151,3 @@ async def save(conn: AsyncConnection, settings: ChannelHandoff, now: float) -> N
         await conn.execute(
             insert(handoff_settings).values(channel_id=settings.channel_id, **values)
         )
-
-
-_KEYWORDS = select(handoff_settings.c.keywords).where(
-    handoff_settings.c.channel_id == bindparam("channel_id")
-)
-
-
-async def keywords_of(conn: AsyncConnection, channel_id: int) -> tuple[str, ...]:
-    """The words that ask for a person on this channel (the worker reads them per message, so
-    alone, in a statement built once)."""
-    found = (await conn.execute(_KEYWORDS, {"channel_id": channel_id})).scalar()
-    return tuple(str(k) for k in found) if isinstance(found, list) else DEFAULT_HUMAN_COMMANDS

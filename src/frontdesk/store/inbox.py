@@ -22,8 +22,8 @@ from .tables import channels, contacts, conversations, messages
 
 PAGE = 50
 SEARCH_DEPTH = 20_000
-"""Messages searched for text, newest first: a full scan would hold SQLite's one connection
-(and the event loop) for as long as the history is long."""
+"""Messages searched for text, the newest of each Page and direction (a share each): a full
+scan would hold SQLite's one connection, and the event loop, as long as the history is long."""
 SEARCH_LIMIT = 200
 """Conversations a search finds at most."""
 QUERY_LIMIT = 100
@@ -234,13 +234,20 @@ async def _search(conn: AsyncConnection, scope: list[int], query: str, limit: in
         )
         .limit(SEARCH_LIMIT)
     )
-    recent = (
+    # The newest messages each way of each channel, read in the order of the index on
+    # (channel, direction, time): no sort, and never more than SEARCH_DEPTH rows in all.
+    depth = max(1, SEARCH_DEPTH // (2 * len(scope)))
+    newest = [
         select(messages.c.conversation_id, messages.c.text)
-        .where(messages.c.channel_id.in_(scope))
-        .order_by(messages.c.id.desc())
-        .limit(SEARCH_DEPTH)
+        .where(messages.c.channel_id == channel_id, messages.c.direction == direction)
+        .order_by(messages.c.created_at.desc())
+        .limit(depth)
         .subquery()
-    )
+        .select()
+        for channel_id in scope
+        for direction in ("inbound", "outbound")
+    ]
+    recent = union_all(*newest).subquery()
     by_text = (
         select(recent.c.conversation_id)
         .where(recent.c.text.ilike(pattern, escape="\\"))

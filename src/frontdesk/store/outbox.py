@@ -44,6 +44,8 @@ class Conversation:
     page_id: str
     last_user_at: float | None
     has_human_agent: bool
+    workspace_id: int | None = None
+    """Whose inbox hears of its messages (`changes`); None: the channel is nobody's yet."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,12 @@ class Outgoing:
     unknown (the worker died, or the answer was lost) and only the echo can tell."""
 
 
+# Who hears of a message's new status (`changes`), read with the message itself.
+_WORKSPACE_OF_MESSAGE = (
+    select(channels.c.workspace_id).where(channels.c.id == messages.c.channel_id).scalar_subquery()
+)
+
+
 def _lock(conn: AsyncConnection, query: Any) -> Any:
     # Row locks on PostgreSQL; SQLite serialises writers anyway (BEGIN IMMEDIATE).
     return query.with_for_update() if conn.dialect.name == "postgresql" else query
@@ -97,6 +105,7 @@ async def conversation(conn: AsyncConnection, conversation_id: int) -> Conversat
                 conversations.c.contact_id,
                 channels.c.page_id,
                 channels.c.has_human_agent,
+                channels.c.workspace_id,
                 contacts.c.last_user_at,
             )
             .join(channels, channels.c.id == conversations.c.channel_id)
@@ -113,6 +122,7 @@ async def conversation(conn: AsyncConnection, conversation_id: int) -> Conversat
         page_id=str(row.page_id),
         last_user_at=row.last_user_at,
         has_human_agent=bool(row.has_human_agent),
+        workspace_id=row.workspace_id,
     )
 
 
@@ -159,9 +169,15 @@ async def add(
         .where(conversations.c.id == where.conversation_id)
         .values(last_message_at=now, preview=preview(text, attachments))
     )
-    await changes.note(
-        conn, where.channel_id, where.conversation_id, changes.MESSAGE, message_id=message_id
-    )
+    if where.workspace_id is not None:  # a channel of no workspace: nobody to tell
+        await changes.note(
+            conn,
+            where.channel_id,
+            where.conversation_id,
+            changes.MESSAGE,
+            message_id=message_id,
+            workspace_id=where.workspace_id,
+        )
     return message_id
 
 
@@ -252,9 +268,12 @@ async def _move(conn: AsyncConnection, message_id: int, new: MessageStatus, **va
         await conn.execute(
             _lock(
                 conn,
-                select(messages.c.status, messages.c.channel_id, messages.c.conversation_id).where(
-                    messages.c.id == message_id
-                ),
+                select(
+                    messages.c.status,
+                    messages.c.channel_id,
+                    messages.c.conversation_id,
+                    _WORKSPACE_OF_MESSAGE.label("workspace_id"),
+                ).where(messages.c.id == message_id),
             )
         )
     ).first()
@@ -266,9 +285,15 @@ async def _move(conn: AsyncConnection, message_id: int, new: MessageStatus, **va
     await conn.execute(
         update(messages).where(messages.c.id == message_id).values(status=new.value, **values)
     )
-    await changes.note(
-        conn, int(row.channel_id), int(row.conversation_id), changes.MESSAGE, message_id=message_id
-    )
+    if row.workspace_id is not None:  # a channel of no workspace: nobody to tell
+        await changes.note(
+            conn,
+            int(row.channel_id),
+            int(row.conversation_id),
+            changes.MESSAGE,
+            message_id=message_id,
+            workspace_id=int(row.workspace_id),
+        )
     return True
 
 

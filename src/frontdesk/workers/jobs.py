@@ -31,7 +31,7 @@ from frontdesk.messenger import (
     parse,
 )
 from frontdesk.store import conversations as store
-from frontdesk.store import handoff_settings, hooks, outbox
+from frontdesk.store import hooks, outbox
 
 from . import botprofile, checkup, enrich, handing, presence, sending, snoozing, turns
 from .loop import JobHandler, PermanentFailure
@@ -162,7 +162,7 @@ async def _converse(
     """A customer's new message: whether they ask for a person, then the handler's turn (only
     while it holds the conversation), its replies into the outbox and its handoff request."""
     state = await store.handoff_of(conn, thread.conversation_id)
-    said = _asks_for_human(event, await handoff_settings.keywords_of(conn, channel.id))
+    said = _asks_for_human(event, channel.human_words)
     if said is not None:
         state = await _hand_off(conn, thread, state, CustomerAskedHuman(said), now)
     if not handler_may_answer(state):

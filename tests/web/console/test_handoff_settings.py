@@ -8,6 +8,7 @@ import pytest
 
 from frontdesk.core.handoff import DEFAULT_HUMAN_COMMANDS
 from frontdesk.core.people import Role
+from frontdesk.store import conversations as store
 from frontdesk.store import handoff_settings
 
 from .conftest import Site, csrf_of, field_error
@@ -58,7 +59,8 @@ async def test_an_owner_saves_the_settings_and_sees_them_again(site: Site) -> No
         f"/channels/{channel_id}/handoff", {"csrf_token": csrf_of(page), **GOOD, "keywords": ""}
     )
     async with site.engine.begin() as conn:
-        assert await handoff_settings.keywords_of(conn, channel_id) == ()
+        assert (await handoff_settings.of_channel(conn, channel_id)).keywords == ()
+        assert (await store.channel_for_page(conn, "111")).human_words == ()  # as the worker reads
 
 
 async def test_an_agent_may_not_change_them(site: Site) -> None:
