@@ -53,22 +53,27 @@
     if (conversation) url.searchParams.set("open", String(conversation));
     return url.pathname + url.search;
   }
-  // Several changes at once refresh the list once; the promise settles once it is fresh.
+  // At most one refresh per LIST_EVERY ms, however busy the workspace (a refresh put off at
+  // each change would never come while customers keep writing); the promise settles once the
+  // list is fresh.
+  const LIST_EVERY = 500;
   let waiting = [];
   function refreshList() {
-    clearTimeout(listTimer);
     const done = new Promise((resolve) => waiting.push(resolve));
-    listTimer = setTimeout(() => {
-      const resolvers = waiting;
-      waiting = [];
-      listRunning = listRunning.then(async () => {
-        const found = await fragment(listUrl());
-        if (!found) return;
-        swap(found, "#rows");
-        found.querySelectorAll(".count[id]").forEach((count) => swap(found, `#${count.id}`));
-      }).catch(report);
-      listRunning.then(() => resolvers.forEach((resolve) => resolve()));
-    }, 200);
+    if (listTimer === null) {
+      listTimer = setTimeout(() => {
+        listTimer = null;
+        const resolvers = waiting;
+        waiting = [];
+        listRunning = listRunning.then(async () => {
+          const found = await fragment(listUrl());
+          if (!found) return;
+          swap(found, "#rows");
+          found.querySelectorAll(".count[id]").forEach((count) => swap(found, `#${count.id}`));
+        }).catch(report);
+        listRunning.then(() => resolvers.forEach((resolve) => resolve()));
+      }, LIST_EVERY);
+    }
     return done;
   }
 
@@ -93,11 +98,27 @@
     else transcript.appendChild(item);
     if (stay) toBottom();
   }
-  async function refreshParts() {
-    if (!conversation) return;
-    const found = await fragment(`/inbox/${conversation}/parts`);
-    if (!found) return;
-    found.querySelectorAll("[data-part]").forEach((part) => swap(found, `[data-part="${part.dataset.part}"]`));
+  // The header and panel likewise: several changes in a row, one refresh.
+  let partsTimer = null;
+  let partsWaiting = [];
+  function refreshParts() {
+    if (!conversation) return Promise.resolve();
+    const done = new Promise((resolve) => partsWaiting.push(resolve));
+    if (partsTimer === null) {
+      partsTimer = setTimeout(async () => {
+        partsTimer = null;
+        const resolvers = partsWaiting;
+        partsWaiting = [];
+        try {
+          const found = await fragment(`/inbox/${conversation}/parts`);
+          found?.querySelectorAll("[data-part]").forEach((part) => swap(found, `[data-part="${part.dataset.part}"]`));
+        } catch (err) {
+          report(err);
+        }
+        resolvers.forEach((resolve) => resolve());
+      }, 150);
+    }
+    return done;
   }
   async function reloadConversation() {
     if (!conversation) return;
