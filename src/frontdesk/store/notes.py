@@ -1,5 +1,6 @@
 """What a conversation's transcript holds beside its messages: agents' private notes (never
-sent) and system entries (who took it, why it waits for a person). Callers own the transaction."""
+sent), system entries (who took it, why it waits for a person) and where the customer came from
+(an m.me link, an ad). Callers own the transaction."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from .tables import conversations, notes
 
 NOTE = "note"
 SYSTEM = "system"
+REFERRAL = "referral"
+KINDS = (NOTE, SYSTEM, REFERRAL)
 TEXT_LIMIT = 5000
 
 
@@ -24,8 +27,9 @@ async def add(
     user_id: int | None = None,
     user_name: str | None = None,
 ) -> int:
-    """Add a note (`NOTE`, by a person) or a system entry (`SYSTEM`); returns its id."""
-    if kind not in (NOTE, SYSTEM):
+    """Add a note (`NOTE`, by a person), a system entry (`SYSTEM`) or where the customer came
+    from (`REFERRAL`); returns its id."""
+    if kind not in KINDS:
         raise ValueError(f"no note kind {kind!r}")
     if not text.strip() or len(text) > TEXT_LIMIT:
         raise ValueError(f"a note has text, at most {TEXT_LIMIT} characters")
@@ -52,3 +56,15 @@ async def add(
     ).scalar_one()
     await changes.note(conn, int(channel_id), conversation_id, changes.NOTE, note_id=note_id)
     return note_id
+
+
+async def latest(conn: AsyncConnection, conversation_id: int, kind: str) -> str | None:
+    """The text of the conversation's newest entry of `kind`, if any."""
+    found = await conn.execute(
+        select(notes.c.text)
+        .where(notes.c.conversation_id == conversation_id, notes.c.kind == kind)
+        .order_by(notes.c.id.desc())
+        .limit(1)
+    )
+    value = found.scalar()
+    return None if value is None else str(value)

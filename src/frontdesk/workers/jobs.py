@@ -28,12 +28,23 @@ from frontdesk.messenger import (
     PostbackEvent,
     ReactionEvent,
     ReadEvent,
+    ReferralEvent,
     parse,
 )
 from frontdesk.store import conversations as store
 from frontdesk.store import hooks, outbox
 
-from . import botprofile, checkup, enrich, handing, presence, sending, snoozing, turns
+from . import (
+    botprofile,
+    checkup,
+    enrich,
+    handing,
+    presence,
+    referrals,
+    sending,
+    snoozing,
+    turns,
+)
 from .loop import JobHandler, PermanentFailure
 from .queue import Job
 from .turns import hand_off as _hand_off
@@ -87,6 +98,8 @@ def event_job(
                     await enrich.queue_profile(conn, thread.contact_id, now)
                     if isinstance(event, MessageEvent):
                         await enrich.queue_media(conn, message_id, _attachments(event), now)
+                if event.referral is not None:
+                    await referrals.record(conn, thread, event.referral, now)
                 await _converse(conn, channel, thread, event, message_id, handlers, now)
         elif isinstance(event, EchoEvent):
             message_id = await _echo(conn, thread, event, our_app_id, now)
@@ -105,6 +118,8 @@ def event_job(
             await store.touch_contact(conn, thread.contact_id, event.timestamp / 1000)
         elif isinstance(event, MessageEditEvent):
             await store.edit(conn, channel.id, event.mid, event.text or "")
+        elif isinstance(event, ReferralEvent):
+            await referrals.record(conn, thread, event.referral, now)
 
     return process_event
 

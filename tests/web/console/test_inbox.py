@@ -207,6 +207,9 @@ async def test_a_conversation_shows_its_whole_record(shop: Shop) -> None:
         await store.react(conn, shop.channel_id, "m.inbox", "❤")
         await notes.add(conn, joao.conversation_id, notes.SYSTEM, "Handed to a person", now + 3)
         await notes.add(
+            conn, joao.conversation_id, notes.REFERRAL, "Came from an ad (ad 42)", now + 3
+        )
+        await notes.add(
             conn, joao.conversation_id, notes.NOTE, "VIP <customer>", now + 4, user_name="Ana"
         )
     page = (await shop.morgan.get(f"/inbox/{joao.conversation_id}")).text
@@ -228,8 +231,9 @@ async def test_a_conversation_shows_its_whole_record(shop: Shop) -> None:
     assert "Private note · Ana" in page
     assert '<blockquote class="quote"><span class="by">Meta Page Inbox</span> Morgan here' in page
     assert "❤" in page
-    # The panel: who, where, the window.
+    # The panel: who, where from, the window.
     assert "<code>p-joao</code>" in page
+    assert '<dd id="came-from">an ad (ad 42)</dd>' in page
     assert "Replies allowed for 24 h 0 m" in page
 
 

@@ -53,7 +53,7 @@ def _iso(epoch: float) -> str:
 
 def _by(item: transcripts.Item, customer: str) -> str:
     if isinstance(item, transcripts.Note):
-        return item.user_name or ("Frontdesk" if item.kind == "system" else "An agent")
+        return item.user_name or ("An agent" if item.kind == "note" else "Frontdesk")
     if item.author == "contact":
         return customer
     if item.author == "agent" and item.agent_name:
@@ -169,7 +169,7 @@ class Exported:
         for item in self.items:
             entry = _entry(item, c.name)
             when = entry["at"].replace("T", " ").replace("+00:00", " UTC")
-            if entry["kind"] == "system":
+            if entry["kind"] not in ("message", "note"):
                 lines.append(f"{when}  — {entry['text']}")
                 continue
             by = entry["by"] + (" (private note)" if entry["kind"] == "note" else "")

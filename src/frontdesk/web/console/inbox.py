@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 
 from frontdesk.core.models import ConversationStatus, LinkKind
-from frontdesk.store import accounts, canned, inbox, transcripts
+from frontdesk.store import accounts, canned, inbox, notes, transcripts
 from frontdesk.store import memory as remembered
 from frontdesk.store.changes import Hub
 from frontdesk.store.media import MediaStore
@@ -184,6 +184,7 @@ async def _conversation_context(
         "assignee_name": names.get(detail.assignee or "", None),
         "window": window(detail.last_user_at, now, has_human_agent=detail.has_human_agent),
         "how": how_it_goes(detail.last_user_at, now, has_human_agent=detail.has_human_agent),
+        "came_from": await notes.latest(conn, detail.id, notes.REFERRAL),
         "fields": dict(memory.fields),
         "tags": sorted(memory.tags),
         "canned": await canned.of_workspace(conn, user.workspace_id),
