@@ -189,17 +189,29 @@ async def page(
             .limit(limit + 1)
         )
     # Each branch is a short walk of its channel's index; only ids cross, rows come after.
-    picked = union_all(*(branch.subquery().select() for branch in branches)).subquery()
-    chosen = (
-        await conn.execute(
-            select(picked.c.id)
-            .order_by(picked.c.last_message_at.desc(), picked.c.id.desc())
-            .limit(limit + 1)
-        )
-    ).all()
-    ids = [int(row.id) for row in chosen]
+    chosen: list[Any] = []
+    for part in _parts(branches):
+        picked = union_all(*(branch.subquery().select() for branch in part)).subquery()
+        chosen += (
+            await conn.execute(
+                select(picked.c.id, picked.c.last_message_at)
+                .order_by(picked.c.last_message_at.desc(), picked.c.id.desc())
+                .limit(limit + 1)
+            )
+        ).all()
+    chosen.sort(key=lambda row: (row.last_message_at, row.id), reverse=True)
+    ids = [int(row.id) for row in chosen[: limit + 1]]
     rows = await rows_of(conn, ids[:limit])
     return rows, len(ids) > limit
+
+
+UNION_MOST = 200
+"""Branches per UNION ALL: SQLite refuses a compound SELECT of more than 500 terms, and a
+workspace may have hundreds of Pages (two branches each for the open list)."""
+
+
+def _parts(branches: list[Any]) -> list[list[Any]]:
+    return [branches[i : i + UNION_MOST] for i in range(0, len(branches), UNION_MOST)]
 
 
 async def rows_of(conn: AsyncConnection, ids: list[int]) -> list[Row]:
@@ -247,15 +259,17 @@ async def _search(conn: AsyncConnection, scope: list[int], query: str, limit: in
         for channel_id in scope
         for direction in ("inbound", "outbound")
     ]
-    recent = union_all(*newest).subquery()
-    by_text = (
-        select(recent.c.conversation_id)
-        .where(recent.c.text.ilike(pattern, escape="\\"))
-        .distinct()
-        .limit(SEARCH_LIMIT)
-    )
+    by_text = []
+    for part in _parts(newest):
+        recent = union_all(*part).subquery()
+        by_text.append(
+            select(recent.c.conversation_id)
+            .where(recent.c.text.ilike(pattern, escape="\\"))
+            .distinct()
+            .limit(SEARCH_LIMIT)
+        )
     ids: dict[int, None] = {}
-    for query_ in (by_contact, by_text):
+    for query_ in (by_contact, *by_text):
         for row in await conn.execute(query_):
             ids.setdefault(int(row[0]), None)
     found = await rows_of(conn, list(ids))
