@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from frontdesk.store.tables import notes
 
-from .harness import APP_ID, APP_SECRET, FIELDS, PAGE, VERIFY, Desk, connected
+from .harness import APP_ID, APP_SECRET, FIELDS, HOUR, PAGE, VERIFY, Desk, connected
 
 pytestmark = pytest.mark.db
 
@@ -72,3 +72,14 @@ async def test_an_m_me_link_and_an_ad_are_kept_once_each(desk: Desk) -> None:
     await desk.act("referral", source="MESSENGER_CODE")
     await desk.settle()
     assert (await referral_lines(desk))[-1] == "Came from a Messenger QR code"
+
+
+async def test_a_referral_into_an_existing_thread_opens_the_window_again(desk: Desk) -> None:
+    await desk.say("Hi")
+    await desk.advance(30 * HOUR)  # the window has closed
+    await desk.act("referral", source="ADS", ad_id="6045246247433", ref="tees")
+    await desk.settle()
+    message_id = await desk.reply("Thanks for coming back! The tees are in stock.")
+    await desk.settle()
+    [found] = [m for m in await desk.messages() if m["id"] == message_id]
+    assert (found["status"], found["messaging_type"]) == ("delivered", "RESPONSE")

@@ -120,6 +120,9 @@ def event_job(
             await store.edit(conn, channel.id, event.mid, event.text or "")
         elif isinstance(event, ReferralEvent):
             await referrals.record(conn, thread, event.referral, now)
+            # An m.me link or an ad into an existing conversation opens the 24-hour window
+            # again (digest §6), though the customer wrote nothing.
+            await store.touch_contact(conn, thread.contact_id, event.timestamp / 1000)
 
     return process_event
 
