@@ -482,3 +482,13 @@ async def credit(
     await changes.note(
         conn, int(row.channel_id), int(row.conversation_id), changes.MESSAGE, message_id=message_id
     )
+
+
+async def held_by(conn: AsyncConnection, assignee: str) -> list[int]:
+    """The conversations a person holds (rare: when they leave the team)."""
+    found = await conn.execute(
+        select(conversations.c.id)
+        .where(conversations.c.assignee == assignee)
+        .order_by(conversations.c.id)
+    )
+    return [int(row.id) for row in found]

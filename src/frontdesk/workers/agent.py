@@ -212,6 +212,21 @@ async def assign(
     await _open(conn, thread, status)
 
 
+async def take_over(conn: AsyncConnection, leaving: Agent, actor: Agent, now: float) -> int:
+    """`leaving` leaves the team: `actor` (who removes them) takes every conversation they held,
+    with a line in each transcript, so none stays with a person nobody can see it under.
+    Returns how many."""
+    held = await inbox.held_by(conn, leaving.key)
+    for conversation_id in held:
+        thread = await thread_of(conn, conversation_id)
+        status = (await inbox.detail(conn, conversation_id)).status
+        await _step(conn, thread, AgentAssigned(actor.key), now)
+        words = f"{leaving.name} left the team: {actor.name} has the conversation now."
+        await _line(conn, conversation_id, words, now)
+        await _open(conn, thread, status)
+    return len(held)
+
+
 async def hand_back(
     conn: AsyncConnection, conversation_id: int, actor: Agent, now: float, *, handler: str | None
 ) -> None:

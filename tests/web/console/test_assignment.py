@@ -240,3 +240,22 @@ async def test_someone_of_another_workspace_cannot_be_given_the_conversation(
     page = await act(team, "ana@example.com", "assign", to=str(stranger.id))
     assert "There is nothing here, or not for your account." in page
     assert (await desk.handoff()).assignee is None
+
+
+async def test_a_person_leaving_the_team_hands_their_conversations_to_who_removed_them(
+    team: Agents,
+) -> None:
+    desk = team.desk
+    await desk.say("Hi")
+    ana, morgan = team.people["ana@example.com"], team.people["morgan@example.com"]
+    await act(team, "ana@example.com", "assign", to=str(ana.id))
+    assert (await desk.handoff()).assignee == str(ana.id)
+    owner = await team.signed_in("morgan@example.com")
+    team_page = (await owner.get("/team")).text
+    removed = await owner.post(f"/team/members/{ana.id}/remove", {"csrf_token": csrf_of(team_page)})
+    assert removed.status_code == 303, removed.text
+    state = await desk.handoff()
+    assert (state.stage, state.assignee) == (HandoffStage.HUMAN, str(morgan.id))
+    conversation_id = await desk.conversation_id()
+    page = (await owner.get(f"/inbox/{conversation_id}")).text
+    assert "Ana Lima left the team: Morgan Reyes has the conversation now." in page

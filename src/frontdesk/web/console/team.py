@@ -13,6 +13,7 @@ from frontdesk.web.access import (
     access_member,
     require_manager,
 )
+from frontdesk.workers import agent as acting
 
 from .context import Ask, Console
 from .pages import redirect
@@ -112,6 +113,12 @@ async def remove(console: Console, ask: Ask) -> Response:
     async with console.engine.begin() as conn:
         member = await access_member(
             conn, ask.user, ask.request.path_params["member_id"], manage=True
+        )
+        await acting.take_over(
+            conn,
+            acting.Agent(member.id, member.name),
+            acting.Agent(ask.user.id, ask.user.name),
+            console.clock(),
         )
         await accounts.remove_user(conn, member.id)
     return redirect("/team?done=removed")
