@@ -32,6 +32,7 @@ from .web.console.inbox_routes import inbox_routes
 from .web.health import Health
 from .web.hooks import ChannelHooks
 from .web.webhook import Intake
+from .workers.addresses import is_local
 from .workers.botprofile import Pusher
 from .workers.checkup import Checkup
 from .workers.doctor import Doctor, Setup
@@ -40,7 +41,7 @@ from .workers.enrich import Enricher
 from .workers.jobs import job_handlers
 from .workers.loop import Worker
 from .workers.sending import Sender
-from .workers.webcall import WebCaller, is_local
+from .workers.webcall import WebCaller
 
 SEND_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 """For calls to Meta; the Send API answers in well under a second when it is healthy."""

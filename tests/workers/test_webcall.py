@@ -11,7 +11,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from frontdesk.core.handlers import CallResult, HttpCall
-from frontdesk.workers.webcall import MAX_BYTES, WebCaller, is_local
+from frontdesk.workers.addresses import is_local
+from frontdesk.workers.webcall import MAX_BYTES, WebCaller
 
 
 async def echo(request: Request) -> Response:
@@ -41,7 +42,12 @@ SERVICE = Starlette(
 
 
 async def public(host: str, port: int) -> list[str]:
-    return {"shop.example": ["93.184.216.34"], "inside.example": ["10.0.0.7"]}.get(host, [])
+    return {
+        "shop.example": ["93.184.216.34"],
+        "inside.example": ["10.0.0.7"],
+        "garbled.example": ["not-an-address"],  # a resolver answering nonsense
+        "mixed.example": ["93.184.216.34", "192.168.1.1"],
+    }.get(host, [])
 
 
 def caller(allow_private: bool = False) -> WebCaller:
@@ -64,6 +70,8 @@ async def test_a_post_sends_json_and_reads_json() -> None:
         ("http://[::1]/", "private or local network"),
         ("http://[::ffff:10.0.0.1]/", "private or local network"),
         ("http://inside.example/", "private or local network"),
+        ("http://garbled.example/", "private or local network"),
+        ("http://mixed.example/", "private or local network"),
         ("http://nowhere.example/", "the address of nowhere.example could not be found"),
         ("http:///nohost", "names no server"),
         ("https://\x00/", "not a valid URL"),

@@ -30,7 +30,6 @@ forbidden address) and `DownloadFailed` (transient: network, timeout, server err
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -41,6 +40,8 @@ from urllib.parse import unquote
 import httpx
 
 from frontdesk.store.media import MediaStore, TooLarge
+
+from .addresses import is_local_host, is_public, literal
 
 MAX_BYTES = 25 * 1024 * 1024
 MAX_REDIRECTS = 3
@@ -93,31 +94,6 @@ async def resolve_host(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in found]
 
 
-def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    address = ipaddress.ip_address(text.split("%", 1)[0])
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
-def _public(text: str) -> bool:
-    try:
-        address = _address(text)
-    except ValueError:
-        return False
-    return address.is_global and not address.is_multicast
-
-
-def _local_host(host: str) -> bool:
-    """A loopback or private Graph host: a development setup (the emulator)."""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return not _address(host).is_global
-    except ValueError:
-        return False
-
-
 def _origin(url: httpx.URL) -> tuple[str, int | None]:
     port = url.port or {"http": 80, "https": 443}.get(url.scheme)
     return url.host, port
@@ -144,7 +120,7 @@ class Downloader:
         self._resolve = resolve
         graph = httpx.URL(graph_url)
         self._graph = _origin(graph)
-        self._private_allowed = _local_host(graph.host)
+        self._private_allowed = is_local_host(graph.host)
 
     async def fetch(self, url: str) -> Downloaded:
         """Download `url` into the media store. Raises DownloadRefused or DownloadFailed."""
@@ -186,13 +162,11 @@ class Downloader:
         origin = _origin(url)
         if origin == self._graph or self._private_allowed:
             return
-        try:
-            addresses = [str(_address(url.host))]
-        except ValueError:
-            addresses = await self._resolve(url.host, origin[1] or 443)
+        given = literal(url.host)
+        addresses = [given] if given else await self._resolve(url.host, origin[1] or 443)
         if not addresses:
             raise DownloadFailed(f"the address of {url.host} could not be found")
-        if not all(_public(address) for address in addresses):
+        if not all(is_public(address) for address in addresses):
             raise DownloadRefused(
                 "the link points to a private or local network address, which Frontdesk "
                 "does not download from"

@@ -12,7 +12,6 @@ connect (DNS rebinding is not stopped here).
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import socket
 from collections.abc import Awaitable, Callable
@@ -20,6 +19,8 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from frontdesk.core.handlers import CallResult, HttpCall
+
+from .addresses import is_public, literal
 
 MAX_BYTES = 256 * 1024
 USER_AGENT = "Frontdesk-RuleBot/1"
@@ -30,24 +31,6 @@ Resolve = Callable[[str, int], Awaitable[list[str]]]
 async def resolve_host(host: str, port: int) -> list[str]:
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [str(info[4][0]) for info in infos]
-
-
-def _public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
-def is_local(url: str) -> bool:
-    """Whether `url`'s host is this machine or a private network (the Graph URL in dev)."""
-    host = httpx.URL(url).host
-    if host == "localhost":
-        return True
-    try:
-        return not _public(host)
-    except ValueError:
-        return False
 
 
 class WebCaller:
@@ -112,15 +95,13 @@ class WebCaller:
             return "the address names no server"
         if self.allow_private:
             return None
+        given = literal(url.host)
         try:
-            addresses = [str(ipaddress.ip_address(url.host))]
-        except ValueError:
-            try:
-                addresses = await self._resolve(url.host, url.port or 443)
-            except OSError:
-                return f"the address of {url.host} could not be found"
+            addresses = [given] if given else await self._resolve(url.host, url.port or 443)
+        except OSError:
+            return f"the address of {url.host} could not be found"
         if not addresses:
             return f"the address of {url.host} could not be found"
-        if not all(_public(address) for address in addresses):
+        if not all(is_public(address) for address in addresses):
             return "the address is on a private or local network, which bots may not call"
         return None
