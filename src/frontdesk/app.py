@@ -210,7 +210,7 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/webhooks/messenger", intake.verify, methods=["GET"]),
-            Route("/webhooks/messenger", intake.receive, methods=["POST"]),
+            Route("/webhooks/messenger", intake, methods=["POST"]),
             Route(ChannelHooks.PATH, hooks.verify, methods=["GET"]),
             Route(ChannelHooks.PATH, hooks.receive, methods=["POST"]),
             Route("/healthz", health.healthz, methods=["GET"]),

@@ -254,3 +254,79 @@ async def test_without_an_app_secret_every_post_is_refused(
             response = await c.post("/webhooks/messenger", content=body, headers=headers)
             assert (response.status_code, response.text) == (403, "")
     assert await count(engine, webhook_bodies) == 0
+
+
+async def test_a_streamed_body_without_a_length_is_cut_off_at_the_limit(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    """Chunked bodies carry no content-length: the limit is counted as the chunks arrive."""
+    chunk = b" " * (64 * 1024)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"{"
+        for _ in range(40):  # 2.5 MiB in all, over the 1 MiB limit
+            yield chunk
+        yield b"}"
+
+    response = await client.post(
+        "/webhooks/messenger", content=chunks(), headers=signed(b"not what is sent")
+    )
+    assert response.status_code == 413
+    assert await count(engine, webhook_bodies) == 0
+
+
+@pytest.mark.parametrize("length", ["abc", "-1", "1e3", " 12", "99999999999999999999"])
+async def test_a_content_length_that_is_not_a_small_number_is_413(
+    client: httpx.AsyncClient, engine: AsyncEngine, length: str
+) -> None:
+    body = json.dumps({"object": "page", "entry": []}).encode()
+    request = client.build_request(
+        "POST", "/webhooks/messenger", content=body, headers=signed(body)
+    )
+    request.headers["content-length"] = length
+    response = await client.send(request)
+    assert response.status_code == 413
+    assert await count(engine, webhook_bodies) == 0
+
+
+async def test_a_client_that_goes_away_mid_body_gets_400_and_nothing_is_stored(
+    frontdesk: Starlette, engine: AsyncEngine
+) -> None:
+    body = json.dumps({"object": "page", "entry": []}).encode()
+    messages_in = [
+        {"type": "http.request", "body": body[:5], "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return messages_in.pop(0)
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    headers = [(k.encode(), v.encode()) for k, v in signed(body).items()]
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/webhooks/messenger",
+        "raw_path": b"/webhooks/messenger",
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "scheme": "http",
+        "server": ("frontdesk.test", 80),
+        "client": ("127.0.0.1", 5000),
+        "http_version": "1.1",
+        "asgi": {"version": "3.0"},
+    }
+    await frontdesk(scope, receive, send)  # type: ignore[arg-type]
+    assert sent[0]["status"] == 400
+    assert await count(engine, webhook_bodies) == 0
+
+
+async def test_other_methods_are_405(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
+    for method in ("PUT", "DELETE", "PATCH"):
+        response = await client.request(method, "/webhooks/messenger", content=b"{}")
+        assert response.status_code == 405
+    assert await count(engine, webhook_bodies) == 0

@@ -21,13 +21,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from frontdesk.messenger import (
     Batch,
@@ -37,9 +37,8 @@ from frontdesk.messenger import (
     verify_signature,
 )
 from frontdesk.messenger import verify_subscription as challenge_for
-from frontdesk.store.channels import REMOVED
-from frontdesk.store.tables import channels, webhook_bodies
-from frontdesk.workers import queue
+from frontdesk.store import intake
+from frontdesk.store.tables import webhook_bodies
 
 ACK = "EVENT_RECEIVED"
 SHED_LOG_SECONDS = 10.0
@@ -137,19 +136,31 @@ class Intake:
         try:
             body = await self._body(request)
         except BodyTooLarge:
-            return PlainTextResponse("", status_code=413)
+            return _EMPTY[413]
         except ClientDisconnect:
-            return PlainTextResponse("", status_code=400)
+            return _EMPTY[400]
+        status = await self.take(
+            body, request.headers.get("x-hub-signature-256"), app_secret, pages
+        )
+        return _ANSWERS[status]
+
+    async def take(
+        self,
+        body: bytes,
+        signature: str | None,
+        app_secret: str,
+        pages: frozenset[str] | None = None,
+    ) -> int:
+        """Verify and store one delivery; the status to answer: 200 once it is committed, 403
+        for a bad signature, 503 when overloaded or the store failed (Meta delivers again)."""
         loop = asyncio.get_running_loop()
         if self._in_flight >= self.max_pending:
             return self._shed(f"{self.max_pending} webhook bodies already waiting for a commit")
         if self._pending and loop.time() - self._pending[0].queued_at > self.max_wait:
             return self._shed(f"the oldest webhook body waited over {self.max_wait:g} s")
         # Without an app secret nothing can be verified, so nothing is accepted.
-        if not app_secret or not verify_signature(
-            body, request.headers.get("x-hub-signature-256"), app_secret
-        ):
-            return PlainTextResponse("", status_code=403)
+        if not app_secret or not verify_signature(body, signature, app_secret):
+            return 403
         batch: Batch | None
         try:
             batch, note = parse(body), None
@@ -183,9 +194,42 @@ class Intake:
             self._in_flight -= 1
         if batch is not None:
             self.received += len(batch.events)
-        return PlainTextResponse(ACK)
+        return 200
 
-    def _shed(self, reason: str) -> Response:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """`POST /webhooks/messenger` as a bare ASGI app: the busiest route of the service
+        skips the framework's request and response objects (docs/performance.md). Mounted as
+        a Starlette route's app, so routing, methods and error handling stay the framework's."""
+        signature = None
+        declared = None
+        for name, value in scope["headers"]:
+            if name == b"x-hub-signature-256":
+                signature = value.decode("latin-1")
+            elif name == b"content-length":
+                declared = value
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+            status = 413
+        else:
+            chunks: list[bytes] = []
+            size, status = 0, 0
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    status = 400
+                    break
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > self.max_body_bytes:
+                    status = 413
+                    break
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+            if not status:
+                status = await self.take(b"".join(chunks), signature, self.app_secret)
+        await _ANSWERS[status](scope, receive, send)
+
+    def _shed(self, reason: str) -> int:
         """503 now, so Meta retries later; one warning per SHED_LOG_SECONDS, with the count."""
         self.rejected += 1
         self._shed_since_log += 1
@@ -197,7 +241,7 @@ class Intake:
                 reason,
             )
             self._shed_logged_at, self._shed_since_log = now, 0
-        return PlainTextResponse("", status_code=503, headers={"retry-after": "1"})
+        return 503
 
     def _writer_limit(self) -> int:
         if self.writers is not None:
@@ -287,71 +331,51 @@ class Intake:
                 if e.page_id is not None
             }
         )
-        known: set[str] = set()
-        if page_ids:
-            rows = await conn.execute(
-                select(channels.c.page_id).where(
-                    channels.c.page_id.in_(page_ids), channels.c.status != REMOVED
-                )
-            )
-            known = {row.page_id for row in rows}
-        # One multi-row INSERT (SQLAlchemy's insertmanyvalues). Its ids ascend in VALUES order:
-        # SQLite gives each new row the largest rowid + 1 while we hold the write lock, and
-        # PostgreSQL draws the sequence row by row (SQLAlchemy's ordered mode assumes the same).
-        # So sorted ids pair with the group in order; asking SQLAlchemy for that order instead
-        # costs one statement per row on SQLite.
-        inserted = await conn.execute(
-            insert(webhook_bodies).returning(webhook_bodies.c.id),
-            [_body_row(d, _routed(d, known)) for d in group],
-        )
-        body_ids = sorted(inserted.scalars().all())
-        jobs: list[dict[str, Any]] = []
-        for delivery, body_id in zip(group, body_ids, strict=True):
+        known = await intake.known_pages(conn, page_ids)
+        bodies: list[intake.Body] = []
+        events: list[intake.EventJob] = []
+        for index, delivery in enumerate(group):
+            routed = known if delivery.pages is None else known & delivery.pages
+            bodies.append(_body_row(delivery, routed))
             if delivery.batch is None:
                 continue
-            routed = _routed(delivery, known)
             for event in delivery.batch.events:
                 if event.page_id is None or event.page_id not in routed:
                     continue
                 key = conversation_key(event)
-                jobs.append(
-                    {
-                        "kind": "event",
-                        "key": ":".join(key) if key else None,
-                        "payload": {
-                            "body_id": body_id,
-                            "page_id": event.page_id,
-                            "event": event.raw,
-                            "standby": event.standby,
-                        },
-                    }
+                events.append(
+                    intake.EventJob(
+                        index,
+                        event.page_id,
+                        ":".join(key) if key else None,
+                        event.raw,
+                        event.standby,
+                    )
                 )
-        await queue.enqueue_many(conn, jobs, group[-1].received_at)
+        await intake.store(conn, bodies, events, group[-1].received_at)
 
 
-def _routed(delivery: _Delivery, known: set[str]) -> set[str]:
-    return known if delivery.pages is None else known & delivery.pages
-
-
-def _body_row(delivery: _Delivery, known: set[str]) -> dict[str, Any]:
+def _body_row(delivery: _Delivery, known: set[str]) -> intake.Body:
     if delivery.batch is None:
-        state, note = "malformed", delivery.note
-    else:
-        pages = {e.page_id for e in delivery.batch.events if e.page_id is not None}
-        unknown = sorted(pages - known)
-        if not unknown:
-            state, note = "stored", None
-        else:
-            state = "partly_unknown" if pages & known else "unknown_page"
-            note = f"no channel for Page {', '.join(unknown)}"
-            if delivery.pages is not None:
-                note += " at this channel's callback URL"
-    return {
-        "received_at": delivery.received_at,
-        "body": delivery.body,
-        "state": state,
-        "note": note,
-    }
+        return intake.Body(delivery.received_at, delivery.body, "malformed", delivery.note)
+    pages = {e.page_id for e in delivery.batch.events if e.page_id is not None}
+    unknown = sorted(pages - known)
+    if not unknown:
+        return intake.Body(delivery.received_at, delivery.body, "stored", None)
+    state = "partly_unknown" if pages & known else "unknown_page"
+    note = f"no channel for Page {', '.join(unknown)}"
+    if delivery.pages is not None:
+        note += " at this channel's callback URL"
+    return intake.Body(delivery.received_at, delivery.body, state, note)
+
+
+_EMPTY = {status: PlainTextResponse("", status_code=status) for status in (400, 403, 413)}
+_ANSWERS: dict[int, Response] = {
+    **_EMPTY,
+    200: PlainTextResponse(ACK),
+    503: PlainTextResponse("", status_code=503, headers={"retry-after": "1"}),
+}
+"""Every answer the intake gives, built once: a response object is a fixed ASGI app."""
 
 
 class _NotStored(Exception):  # noqa: N818 - internal control flow
