@@ -281,7 +281,9 @@ def _worker(args: argparse.Namespace) -> int:
             await http.aclose()
             await engine.dispose()
 
-    print(f"frontdesk worker: {settings.workers} jobs at a time")
+    # SQLite has one writer: its worker runs one transaction (a batch of jobs) at a time.
+    lanes = 1 if settings.is_sqlite else settings.workers
+    print(f"frontdesk worker: {lanes} transaction{'' if lanes == 1 else 's'} at a time")
     sys.stdout.flush()
     _run_loop(run())
     return 0

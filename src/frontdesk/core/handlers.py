@@ -172,3 +172,10 @@ class Handler(Protocol):
     An exception means "no answer this time" to the caller, which records it, never silence."""
 
     async def handle(self, turn: Turn) -> Outcome: ...
+
+
+def answers(handler: Handler) -> bool:
+    """False for a handler that declares it answers no turn (a class attribute `silent =
+    True`, as the inbox's): the worker then builds no turn for it at all, saving the reads a
+    turn takes (history, contact) on every message."""
+    return not getattr(handler, "silent", False)

@@ -9,5 +9,8 @@ class InboxHandler:
     """Answers no turn. The worker has already stored the message, which is all this link asks:
     people answer from the inbox (their replies go through the outbox, not through here)."""
 
+    silent = True
+    """Never answers: the worker does not build its turns (`core.handlers.answers`)."""
+
     async def handle(self, turn: Turn) -> Outcome:
         return SILENT

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Double, Integer, and_, bindparam, case, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from frontdesk.core.handoff import DEFAULT_HUMAN_COMMANDS, HandoffStage, HandoffState
@@ -218,7 +220,8 @@ def preview(text: str | None, attachments: Any = None, outgoing: Any = None) -> 
 
 
 async def add_message(conn: AsyncConnection, thread: Thread, now: float, **values: Any) -> int:
-    """Store one message; `mid` is unique per channel, so check `has_message` first."""
+    """Store one message; `mid` is unique per channel, so check `has_message` first (or use
+    `add_new_message`)."""
     result = await conn.execute(
         insert(messages)
         .values(
@@ -230,6 +233,41 @@ async def add_message(conn: AsyncConnection, thread: Thread, now: float, **value
         .returning(messages.c.id)
     )
     message_id = int(result.scalar_one())
+    await _added(conn, thread, now, message_id, values)
+    return message_id
+
+
+async def add_new_message(
+    conn: AsyncConnection, thread: Thread, now: float, *, mid: str, **values: Any
+) -> int | None:
+    """Store one message unless the channel has one with this `mid` already (a redelivery):
+    its id, or None. One statement where `has_message` + `add_message` take two, and two
+    workers filing the same `mid` at once cannot both succeed nor fail."""
+    make = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    result = await conn.execute(
+        make(messages)
+        .values(
+            conversation_id=thread.conversation_id,
+            channel_id=thread.channel_id,
+            created_at=now,
+            mid=mid,
+            **values,
+        )
+        .on_conflict_do_nothing(index_elements=[messages.c.channel_id, messages.c.mid])
+        .returning(messages.c.id)
+    )
+    found = result.scalar()
+    if found is None:
+        return None
+    await _added(conn, thread, now, int(found), values)
+    return int(found)
+
+
+async def _added(
+    conn: AsyncConnection, thread: Thread, now: float, message_id: int, values: dict[str, Any]
+) -> None:
+    """A message was stored: its conversation's last message, unread count and status, and
+    the change announced."""
     inbound = values.get("direction") == "inbound"
     touched = (
         await conn.execute(
@@ -253,7 +291,6 @@ async def add_message(conn: AsyncConnection, thread: Thread, now: float, **value
             assignee=touched.assignee,
             workspace_id=int(touched.workspace_id),
         )
-    return message_id
 
 
 async def touch_contact(conn: AsyncConnection, contact_id: int, last_user_at: float) -> None:

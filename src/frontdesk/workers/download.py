@@ -177,7 +177,9 @@ class Downloader:
         if length.isascii() and length.isdigit() and int(length) > self.max_bytes:
             raise DownloadRefused(_too_large(self.max_bytes))
         head = b""
-        incoming = await asyncio.to_thread(self.media.incoming, self.max_bytes)
+        # Opened here, not in a thread: a deadline that fell while a thread opened it would
+        # leave the new file behind with nobody to discard it. Creating a file is microseconds.
+        incoming = self.media.incoming(self.max_bytes)
         try:
             async for chunk in response.aiter_bytes(CHUNK):
                 if len(head) < SNIFF_BYTES:

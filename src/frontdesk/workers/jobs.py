@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from frontdesk.core.handlers import Handler, InboundEvent, ReceivedAttachment
+from frontdesk.core.handlers import Handler, InboundEvent, ReceivedAttachment, answers
 from frontdesk.core.handoff import (
     CustomerAskedHuman,
     PageInboxReplied,
@@ -134,11 +134,8 @@ async def _inbound(
     if event.standby:
         return None  # another app owns the thread; its copy is not ours to answer or file twice
     mid = event.mid or f"postback:{event.psid}:{event.timestamp}"
-    if await store.has_message(conn, thread.channel_id, mid):
-        return None  # a redelivery: stored (and answered) once
-    await store.touch_contact(conn, thread.contact_id, event.timestamp / 1000)
     if isinstance(event, MessageEvent):
-        return await store.add_message(
+        message_id = await store.add_new_message(
             conn,
             thread,
             now,
@@ -154,18 +151,23 @@ async def _inbound(
             reply_to_mid=event.reply_to.mid if event.reply_to else None,
             meta_timestamp=event.timestamp,
         )
-    return await store.add_message(
-        conn,
-        thread,
-        now,
-        mid=mid,
-        direction="inbound",
-        author="contact",
-        text=event.title,
-        outgoing={"postback": event.payload},
-        status="received",
-        meta_timestamp=event.timestamp,
-    )
+    else:
+        message_id = await store.add_new_message(
+            conn,
+            thread,
+            now,
+            mid=mid,
+            direction="inbound",
+            author="contact",
+            text=event.title,
+            outgoing={"postback": event.payload},
+            status="received",
+            meta_timestamp=event.timestamp,
+        )
+    if message_id is None:
+        return None  # a redelivery: stored (and answered) once
+    await store.touch_contact(conn, thread.contact_id, event.timestamp / 1000)
+    return message_id
 
 
 async def _converse(
@@ -186,7 +188,7 @@ async def _converse(
     if not handler_may_answer(state):
         return  # a person is awaited or holds the conversation: the handler is not even called
     handler = turns.handler_for(turns.link_of(channel.link), handlers)
-    if handler is None:
+    if handler is None or not answers(handler):
         return
     await turns.take_turn(
         conn, channel, thread, handler, _neutral(event), state, now, before=message_id

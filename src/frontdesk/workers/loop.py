@@ -53,8 +53,43 @@ class PermanentFailure(Exception):  # noqa: N818 - names the outcome, like StopI
     """Raised by a job that must not be retried; it goes straight to the dead letters."""
 
 
+BATCH_JOBS = 64
+"""Jobs one transaction runs at most."""
+BATCH_SECONDS = {"sqlite": 0.004, "postgresql": 0.025}
+"""A transaction takes no further job after running jobs this long (wall time). On SQLite the
+intake's next commit waits for it, and in `frontdesk serve` the whole event loop does: a few
+milliseconds keep acknowledgements fast while costing the batch little (docs/performance.md).
+On PostgreSQL a batch only holds its own rows, and each statement is a round trip."""
+RETRY_PAUSE = 1.0
+"""Seconds a lane waits after its transaction failed for a reason no job explains."""
+CALLS_PER_LANE = 16
+"""Calls to Meta (`Outside` work) in flight per lane before the lane waits for one to end."""
+
+
+@dataclass
+class _Batch:
+    """What one transaction ran: jobs done in it, and jobs whose work goes on outside it."""
+
+    done: list[Job]
+    outside: list[tuple[Job, Outside[Any]]]
+
+
 class Worker:
-    """Runs jobs with at most `concurrency` in flight. Stop with `stop()`; nothing is lost."""
+    """Runs jobs, many per transaction. Stop with `stop()`; nothing is lost.
+
+    A job that needs no call outside the database is picked, run and marked done in ONE
+    transaction with the other jobs of its batch (`queue.pick`): a transaction's fixed costs
+    (begin, claim, commit, and on SQLite the turn at the one write lock) are shared by up to
+    BATCH_JOBS jobs, which is most of what a small job costs (docs/performance.md). Jobs of
+    one conversation still run one at a time, in order: a batch holds at most one job per
+    key, and a key's next job is runnable only once the earlier one is finished.
+    If any job of a batch raises, the batch rolls back and its jobs run again one per
+    transaction, so the failure is the failing job's alone (retried with backoff, or dead).
+
+    `concurrency` is the number of lanes, each running its batches one after another: on
+    PostgreSQL lanes overlap their round trips to the database; on SQLite, one writer, there
+    is one lane.
+    """
 
     def __init__(
         self,
@@ -67,22 +102,35 @@ class Worker:
         lease: float = queue.DEFAULT_LEASE,
         keep: retention.Retention | None = None,
         prune_every: float = PRUNE_SECONDS,
+        batch: int = BATCH_JOBS,
+        batch_seconds: float | None = None,
     ) -> None:
         self.engine = engine
         self.handlers = dict(handlers)
+        self.sqlite = engine.dialect.name == "sqlite"
+        self.lanes = 1 if self.sqlite else max(1, concurrency)
         self.concurrency = concurrency
         self.clock = clock
         self.idle_sleep = idle_sleep
         self.lease = lease
         self.retention = keep or retention.Retention()
         self.prune_every = prune_every
+        self.batch = batch
+        default = BATCH_SECONDS.get(engine.dialect.name, BATCH_SECONDS["postgresql"])
+        self.batch_seconds = default if batch_seconds is None else batch_seconds
+        self._pick = min(4, batch)
+        """Jobs the next batch picks: what batches got through lately, and some room to grow
+        (a picked job is read, and on PostgreSQL locked away from other workers, whether the
+        time limit lets it run or not)."""
         self.id = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
+        self._lapsed_checked = -math.inf
+        self._calls: set[asyncio.Task[None]] = set()
         self.processed = 0
         self.failed = 0
         self._turn: contextlib.AbstractAsyncContextManager[Any] = (
-            asyncio.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+            asyncio.Lock() if self.sqlite else contextlib.nullcontext()
         )
 
     @contextlib.asynccontextmanager
@@ -90,8 +138,9 @@ class Worker:
         """A transaction of this worker's. On SQLite they go one at a time: the database has
         one writer, and a worker holding several places in the connection pool's queue would
         make the webhook intake (one writer of its own) wait behind all of them. One at a time,
-        the two alternate, and the intake waits for one job at most (docs/performance.md).
-        Calls to Meta happen outside transactions, so they still overlap."""
+        the two alternate, and the intake waits for one transaction at most
+        (docs/performance.md). Calls to Meta happen outside transactions, so they still
+        overlap."""
         async with self._turn, self.engine.begin() as conn:
             yield conn
 
@@ -107,37 +156,17 @@ class Worker:
         await self._beat()  # visible to /readyz before the first job is claimed
         beat = asyncio.create_task(self._heartbeat(), name="worker-heartbeat")
         tidy = asyncio.create_task(self._housekeeping(), name="worker-housekeeping")
-        running: set[asyncio.Task[None]] = set()
+        lanes = [
+            asyncio.create_task(self._lane(), name=f"worker-lane-{n}") for n in range(self.lanes)
+        ]
         try:
-            lapsed_checked = -math.inf
-            while not self._stopping.is_set():
-                free = self.concurrency - len(running)
-                claimed: list[Job] = []
-                if free > 0:
-                    now = self.clock()
-                    # Lapsed leases (a dead worker's jobs) are looked for a few times per lease,
-                    # not on every claim: one query less for each job.
-                    lapsed = now - lapsed_checked >= self.lease / LAPSED_CHECKS
-                    async with self._transaction() as conn:
-                        claimed = await queue.claim(
-                            conn, self.id, now, limit=free, lease=self.lease, lapsed=lapsed
-                        )
-                    if lapsed:
-                        lapsed_checked = now
-                for job in claimed:
-                    task = asyncio.create_task(self._run_job(job), name=f"job-{job.id}")
-                    running.add(task)
-                    task.add_done_callback(running.discard)
-                if not claimed:
-                    self._wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(self.idle_sleep):
-                            await self._wake.wait()
-                elif free <= len(claimed):
-                    await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.gather(*lanes)
         finally:
-            if running:
-                await asyncio.gather(*running, return_exceptions=True)
+            for lane in lanes:
+                lane.cancel()
+            await asyncio.gather(*lanes, return_exceptions=True)
+            if self._calls:
+                await asyncio.gather(*self._calls, return_exceptions=True)
             for chore in (beat, tidy):
                 chore.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -147,20 +176,114 @@ class Worker:
                     delete(worker_heartbeats).where(worker_heartbeats.c.worker_id == self.id)
                 )
 
+    async def _lane(self) -> None:
+        while not self._stopping.is_set():
+            while len(self._calls) >= CALLS_PER_LANE * self.lanes:
+                await asyncio.wait(self._calls, return_when=asyncio.FIRST_COMPLETED)
+            self._wake.clear()
+            try:
+                ran = await self._run_batch()
+            except Exception:
+                # The database, not a job (a job's failure is handled in `_run_batch`): say
+                # so, and try again in a moment rather than end the worker.
+                log.exception("running a batch of jobs failed; trying again in %g s", RETRY_PAUSE)
+                await asyncio.sleep(RETRY_PAUSE)
+                continue
+            for job, outside in ran.outside:
+                call = asyncio.create_task(self._go_outside(job, outside), name=f"job-{job.id}")
+                self._calls.add(call)
+                call.add_done_callback(self._calls.discard)
+            if ran.done or ran.outside:
+                # Between two transactions, let the rest of the process in (in `frontdesk
+                # serve`: the intake's requests and its commit).
+                await asyncio.sleep(0)
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.idle_sleep):
+                    await self._wake.wait()
+
     async def run_until_idle(self) -> int:
-        """Process jobs until none is runnable now; for tests and one-shot runs."""
+        """Process jobs until none is runnable now, calls to Meta included; for tests and
+        one-shot runs. Returns the number of jobs run."""
         done = 0
         while True:
-            async with self._transaction() as conn:
-                claimed = await queue.claim(
-                    conn, self.id, self.clock(), limit=self.concurrency, lease=self.lease
-                )
-            if not claimed:
+            ran = await self._run_batch()
+            if ran.outside:
+                await asyncio.gather(*(self._go_outside(job, out) for job, out in ran.outside))
+            if not ran.done and not ran.outside:
                 return done
-            await asyncio.gather(*(self._run_job(job) for job in claimed))
-            done += len(claimed)
+            done += len(ran.done) + len(ran.outside)
+
+    async def _run_batch(self) -> _Batch:
+        """Pick runnable jobs and run them in one transaction, until BATCH_JOBS or
+        `batch_seconds`; a job that raises sends the batch to `_one_by_one`."""
+        now = self.clock()
+        # Lapsed leases (a dead worker's calls to Meta) are looked for a few times per lease,
+        # not in every batch: one query less.
+        lapsed = now - self._lapsed_checked >= self.lease / LAPSED_CHECKS
+        tried: list[Job] = []
+        try:
+            async with self._transaction() as conn:
+                picked = await queue.pick(conn, now, limit=self._pick, lapsed=lapsed)
+                if lapsed:
+                    self._lapsed_checked = now
+                started = time.perf_counter()
+                ran = _Batch([], [])
+                for job in picked:
+                    if tried and time.perf_counter() - started > self.batch_seconds:
+                        break  # the rest stay ready for the next batch
+                    tried.append(job)
+                    handler = self.handlers.get(job.kind)
+                    if handler is None:
+                        raise PermanentFailure(f"no handler for job kind {job.kind!r}")
+                    outside = await handler(conn, job, self.clock())
+                    if outside is None:
+                        ran.done.append(job)
+                    else:
+                        ran.outside.append((job, outside))
+                settled = self.clock()
+                await queue.finish_many(conn, ran.done, self.id, settled)
+                await queue.hold_many(
+                    conn, [job for job, _ in ran.outside], self.id, settled + self.lease
+                )
+        except Exception:
+            if not tried:
+                raise  # the batch itself failed (the database), not one of its jobs
+            # Rolled back, every job's effects with it: run them again one per transaction,
+            # so that only the failing one fails.
+            return await self._one_by_one(tried)
+        self.processed += len(ran.done)
+        if len(tried) == self._pick:
+            self._pick = min(self.batch, self._pick * 2)  # all ran in time: take more
+        elif len(tried) < len(picked):
+            self._pick = max(1, len(tried) + 1)  # the time ran out first
+        return ran
+
+    async def _one_by_one(self, tried: list[Job]) -> _Batch:
+        async with self._transaction() as conn:
+            claimed = await queue.claim_ids(
+                conn, self.id, [job.id for job in tried], self.clock(), lease=self.lease
+            )
+        for job in claimed:
+            await self._run_job(job)
+        # Counted as done: the loop goes on at once (the next job of a key may be runnable).
+        return _Batch(claimed, [])
+
+    async def _go_outside(self, job: Job, outside: Outside[Any]) -> None:
+        """A batch's job that calls Meta: the call, then its record in a transaction."""
+        try:
+            result = await outside.call()
+            async with self._transaction() as conn:
+                await outside.record(conn, result, self.clock())
+                await queue.complete(conn, job, self.id, self.clock())
+            self.processed += 1
+            # The next job of this conversation may be runnable now: look at once.
+            self._wake.set()
+        except Exception as err:
+            await self._failed(job, err)
 
     async def _run_job(self, job: Job) -> None:
+        """One claimed job in a transaction of its own (and its call outside, if any)."""
         handler = self.handlers.get(job.kind)
         try:
             if handler is None:
@@ -180,30 +303,32 @@ class Worker:
                     await outside.record(conn, result, self.clock())
                     await queue.complete(conn, job, self.id, self.clock())
             self.processed += 1
-            # The next job of this conversation may be runnable now: look at once.
             self._wake.set()
         except _LeaseLost:
             log.warning("job %s lost its lease; another worker runs it", job.id)
         except Exception as err:
-            self.failed += 1
-            permanent = isinstance(err, PermanentFailure)
-            async with self._transaction() as conn:
-                state = await queue.fail(
-                    conn,
-                    job,
-                    self.id,
-                    self.clock(),
-                    f"{type(err).__name__}: {err}",
-                    retry=not permanent,
-                )
-            log.warning(
-                "job %s (%s) failed, now %s: %s",
-                job.id,
-                job.kind,
-                state,
-                err,
-                exc_info=not permanent,
+            await self._failed(job, err)
+
+    async def _failed(self, job: Job, err: Exception) -> None:
+        self.failed += 1
+        permanent = isinstance(err, PermanentFailure)
+        async with self._transaction() as conn:
+            state = await queue.fail(
+                conn,
+                job,
+                self.id,
+                self.clock(),
+                f"{type(err).__name__}: {err}",
+                retry=not permanent,
             )
+        log.warning(
+            "job %s (%s) failed, now %s: %s",
+            job.id,
+            job.kind,
+            state,
+            err,
+            exc_info=not permanent,
+        )
 
     async def _beat(self) -> None:
         async with self._transaction() as conn:

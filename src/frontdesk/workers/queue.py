@@ -86,7 +86,7 @@ async def enqueue_many(conn: AsyncConnection, rows: list[dict[str, Any]], now: f
     )
 
 
-def _runnable(state: str, due: Any, oldest_first: Any) -> Any:
+def _runnable(state: str, due: Any, oldest_first: Any, columns: tuple[Any, ...]) -> Any:
     """Jobs in `state` that are due, in `oldest_first` order, skipping any whose conversation
     has an earlier unfinished job (what keeps one conversation in order, even across retries:
     the order across conversations does not matter).
@@ -104,7 +104,7 @@ def _runnable(state: str, due: Any, oldest_first: Any) -> Any:
     )
     in_state = jobs.c.state == literal_column(f"'{state}'")
     return (
-        select(jobs.c.id, jobs.c.key)
+        select(*columns)
         .where(and_(in_state, due, or_(jobs.c.key.is_(None), ~blocked)))
         .order_by(oldest_first)
         .limit(bindparam("limit", type_=Integer))
@@ -116,10 +116,15 @@ _NOW = bindparam("now", type_=Double)
 # Few jobs run at once, so the lapsed ones are few to sort; ready ones are read by due time
 # along `ix_jobs_claim` (state, run_at), a range that stops at now: jobs scheduled for later
 # (timers, the doctor's hourly look, retries) are never read.
-_LAPSED = _runnable("running", jobs.c.locked_until < _NOW, jobs.c.id)
-_READY = _runnable("ready", jobs.c.run_at <= _NOW, jobs.c.run_at)
+_IDS = (jobs.c.id, jobs.c.key)
+_ROWS = (jobs.c.id, jobs.c.kind, jobs.c.key, jobs.c.payload, jobs.c.attempts)
+_LAPSED = _runnable("running", jobs.c.locked_until < _NOW, jobs.c.id, _IDS)
+_READY = _runnable("ready", jobs.c.run_at <= _NOW, jobs.c.run_at, _IDS)
+_LAPSED_ROWS = _runnable("running", jobs.c.locked_until < _NOW, jobs.c.id, _ROWS)
+_READY_ROWS = _runnable("ready", jobs.c.run_at <= _NOW, jobs.c.run_at, _ROWS)
 _SKIP_LOCKED = {
-    query: query.with_for_update(skip_locked=True, of=jobs) for query in (_LAPSED, _READY)
+    query: query.with_for_update(skip_locked=True, of=jobs)
+    for query in (_LAPSED, _READY, _LAPSED_ROWS, _READY_ROWS)
 }
 
 
@@ -161,6 +166,91 @@ async def claim(
     rows = await conn.execute(
         update(jobs)
         .where(jobs.c.id.in_(chosen))
+        .values(
+            state="running",
+            locked_by=worker,
+            locked_until=now + lease,
+            attempts=jobs.c.attempts + 1,
+        )
+        .returning(jobs.c.id, jobs.c.kind, jobs.c.key, jobs.c.payload, jobs.c.attempts)
+    )
+    claimed = [Job(r.id, r.kind, r.key, dict(r.payload), r.attempts) for r in rows]
+    return sorted(claimed, key=lambda job: job.id)
+
+
+async def pick(conn: AsyncConnection, now: float, *, limit: int, lapsed: bool = True) -> list[Job]:
+    """Up to `limit` runnable jobs, at most one per key, for the caller to run in THIS
+    transaction and then settle with `finish_many` / `hold_many` before it commits.
+
+    Nothing is marked: the transaction is the claim. On PostgreSQL the rows are locked
+    (`FOR UPDATE SKIP LOCKED`) until it ends, so no other worker takes them; SQLite has one
+    writer. Should the worker die, the transaction rolls back and the jobs are simply still
+    ready: no lease to wait out. `attempts` counts the run when it is settled.
+    """
+    found: list[Job] = []
+    keys: set[str] = set()
+    for query in (_LAPSED_ROWS, _READY_ROWS) if lapsed else (_READY_ROWS,):
+        if conn.dialect.name == "postgresql":
+            query = _SKIP_LOCKED[query]
+        for r in await conn.execute(query, {"now": now, "limit": limit - len(found)}):
+            if r.key is not None:
+                # Unique already (a later job of a key waits for the earlier one): a guard.
+                if r.key in keys:
+                    continue
+                keys.add(r.key)
+            found.append(Job(r.id, r.kind, r.key, dict(r.payload), r.attempts + 1))
+        if len(found) >= limit:
+            break
+    return found
+
+
+_IDS_PARAM: Any = bindparam("ids", expanding=True)
+_FINISH = (
+    update(jobs)
+    .where(jobs.c.id.in_(_IDS_PARAM))
+    .values(
+        state="done",
+        attempts=jobs.c.attempts + 1,
+        locked_by=bindparam("worker"),
+        locked_until=None,
+        finished_at=bindparam("now"),
+    )
+)
+_HOLD = (
+    update(jobs)
+    .where(jobs.c.id.in_(_IDS_PARAM))
+    .values(
+        state="running",
+        attempts=jobs.c.attempts + 1,
+        locked_by=bindparam("worker"),
+        locked_until=bindparam("until"),
+    )
+)
+
+
+async def finish_many(conn: AsyncConnection, picked: list[Job], worker: str, now: float) -> None:
+    """Mark jobs from `pick` done, in the transaction that ran them."""
+    if picked:
+        await conn.execute(_FINISH, {"ids": [j.id for j in picked], "worker": worker, "now": now})
+
+
+async def hold_many(conn: AsyncConnection, picked: list[Job], worker: str, until: float) -> None:
+    """Jobs from `pick` that go on outside the transaction: running, leased to `worker`."""
+    if picked:
+        await conn.execute(_HOLD, {"ids": [j.id for j in picked], "worker": worker, "until": until})
+
+
+async def claim_ids(
+    conn: AsyncConnection, worker: str, ids: list[int], now: float, *, lease: float
+) -> list[Job]:
+    """Claim these jobs, as `claim` would, if they are still runnable (ready, or running on a
+    lapsed lease): how a batch whose transaction failed runs its jobs again one at a time."""
+    claimable = or_(
+        jobs.c.state == "ready", and_(jobs.c.state == "running", jobs.c.locked_until < now)
+    )
+    rows = await conn.execute(
+        update(jobs)
+        .where(and_(jobs.c.id.in_(ids), claimable))
         .values(
             state="running",
             locked_by=worker,
