@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from frontdesk.store.tables import jobs, worker_heartbeats
@@ -105,3 +105,54 @@ async def test_a_finished_job_lets_the_next_of_its_conversation_start_at_once(
         worker.stop()
         await task
     assert await effects(engine) == {"effect-0", "effect-1", "effect-2"}
+
+
+def counting_transactions(engine: AsyncEngine) -> list[int]:
+    """A list that grows by one at each transaction the engine begins."""
+    begun: list[int] = []
+    event.listen(engine.sync_engine, "begin", lambda _conn: begun.append(1))
+    return begun
+
+
+async def test_jobs_of_different_conversations_share_one_transaction(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        for n in range(20):
+            await queue.enqueue(conn, "record", {"n": n}, key=f"p:{n}", now=NOW)
+    begun = counting_transactions(engine)
+    worker = Worker(engine, {"record": record}, clock=lambda: NOW, batch_seconds=60)
+    assert await worker.run_until_idle() == 20
+    # One transaction ran all twenty (the batch grows 4, 8, 16...: a few), and one found none.
+    assert len(begun) <= 5
+    assert [s for s, _, _ in await states(engine)] == ["done"] * 20
+    assert await effects(engine) == {f"effect-{n}" for n in range(20)}
+
+
+async def test_a_batch_stops_taking_jobs_when_its_time_is_up(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        for n in range(6):
+            await queue.enqueue(conn, "record", {"n": n}, key=f"p:{n}", now=NOW)
+    begun = counting_transactions(engine)
+    worker = Worker(engine, {"record": record}, clock=lambda: NOW, batch_seconds=0)
+    assert await worker.run_until_idle() == 6
+    assert len(begun) >= 6  # one job per transaction: the time was up after each first job
+    assert [s for s, _, _ in await states(engine)] == ["done"] * 6
+
+
+async def test_a_worker_stopped_mid_batch_leaves_every_job_of_it_ready(
+    engine: AsyncEngine,
+) -> None:
+    """Killed (here: cancelled) while running a batch: the transaction rolls back, so its jobs
+    are ready again at once, nothing half done, no lease to wait out."""
+    await add(engine, {"n": 1}, {"n": 2}, {"n": 3})
+
+    async def dies_on_two(conn: AsyncConnection, job: Job, now: float) -> None:
+        await record(conn, job, now)
+        if job.payload["n"] == 2:
+            raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        await Worker(engine, {"record": dies_on_two}, clock=lambda: NOW).run_until_idle()
+    assert await states(engine) == [("ready", 0, None)] * 3
+    assert await effects(engine) == set()
+    assert await Worker(engine, {"record": record}, clock=lambda: NOW).run_until_idle() == 3
+    assert [(s, a) for s, a, _ in await states(engine)] == [("done", 1)] * 3
