@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .tables import bot_versions, bots, channels
@@ -171,16 +171,17 @@ async def versions(conn: AsyncConnection, bot_id: int) -> list[Version]:
     return [_version(row) for row in rows]
 
 
+_RUNNING = (
+    select(bot_versions.c.id, bot_versions.c.digest)
+    .join(bots, bots.c.version_id == bot_versions.c.id)
+    .where(bots.c.channel_id == bindparam("channel_id"))
+)
+
+
 async def running(conn: AsyncConnection, channel_id: int) -> tuple[int, str] | None:
     """(version id, digest) of the channel's current bot version: the worker's cheap check
     before each turn, the definition itself being read only when not cached."""
-    row = (
-        await conn.execute(
-            select(bot_versions.c.id, bot_versions.c.digest)
-            .join(bots, bots.c.version_id == bot_versions.c.id)
-            .where(bots.c.channel_id == channel_id)
-        )
-    ).first()
+    row = (await conn.execute(_RUNNING, {"channel_id": channel_id})).first()
     return None if row is None else (int(row.id), str(row.digest))
 
 

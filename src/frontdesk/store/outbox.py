@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from frontdesk.core.models import Author, MessageStatus, advance
@@ -96,23 +96,26 @@ def _lock(conn: AsyncConnection, query: Any) -> Any:
     return query.with_for_update() if conn.dialect.name == "postgresql" else query
 
 
+# The worker's hot statements are built once, with bound parameters: building one per call
+# costs several times what SQLite takes to run it (docs/performance.md).
+_CONVERSATION = (
+    select(
+        conversations.c.id,
+        conversations.c.channel_id,
+        conversations.c.contact_id,
+        channels.c.page_id,
+        channels.c.has_human_agent,
+        channels.c.workspace_id,
+        contacts.c.last_user_at,
+    )
+    .join(channels, channels.c.id == conversations.c.channel_id)
+    .join(contacts, contacts.c.id == conversations.c.contact_id)
+    .where(conversations.c.id == bindparam("conversation_id"))
+)
+
+
 async def conversation(conn: AsyncConnection, conversation_id: int) -> Conversation | None:
-    row = (
-        await conn.execute(
-            select(
-                conversations.c.id,
-                conversations.c.channel_id,
-                conversations.c.contact_id,
-                channels.c.page_id,
-                channels.c.has_human_agent,
-                channels.c.workspace_id,
-                contacts.c.last_user_at,
-            )
-            .join(channels, channels.c.id == conversations.c.channel_id)
-            .join(contacts, contacts.c.id == conversations.c.contact_id)
-            .where(conversations.c.id == conversation_id)
-        )
-    ).first()
+    row = (await conn.execute(_CONVERSATION, {"conversation_id": conversation_id})).first()
     if row is None:
         return None
     return Conversation(
@@ -124,6 +127,14 @@ async def conversation(conn: AsyncConnection, conversation_id: int) -> Conversat
         has_human_agent=bool(row.has_human_agent),
         workspace_id=row.workspace_id,
     )
+
+
+_ADD = insert(messages).returning(messages.c.id)
+_LAST_MESSAGE = (
+    update(conversations)
+    .where(conversations.c.id == bindparam("conversation_id"))
+    .values(last_message_at=bindparam("now"), preview=bindparam("preview"))
+)
 
 
 async def add(
@@ -146,28 +157,30 @@ async def add(
     if metadata is not None:
         outgoing["metadata"] = metadata
     result = await conn.execute(
-        insert(messages)
-        .values(
-            conversation_id=where.conversation_id,
-            channel_id=where.channel_id,
-            direction="outbound",
-            author=author.value,
-            text=text,
-            attachments=attachments,
-            outgoing=outgoing,
-            status=status.value,
-            failure_reason=failure_reason,
-            messaging_type=messaging_type,
-            tag=tag,
-            created_at=now,
-        )
-        .returning(messages.c.id)
+        _ADD,
+        {
+            "conversation_id": where.conversation_id,
+            "channel_id": where.channel_id,
+            "direction": "outbound",
+            "author": author.value,
+            "text": text,
+            "attachments": attachments,
+            "outgoing": outgoing,
+            "status": status.value,
+            "failure_reason": failure_reason,
+            "messaging_type": messaging_type,
+            "tag": tag,
+            "created_at": now,
+        },
     )
     message_id = int(result.scalar_one())
     await conn.execute(
-        update(conversations)
-        .where(conversations.c.id == where.conversation_id)
-        .values(last_message_at=now, preview=preview(text, attachments))
+        _LAST_MESSAGE,
+        {
+            "conversation_id": where.conversation_id,
+            "now": now,
+            "preview": preview(text, attachments),
+        },
     )
     if where.workspace_id is not None:  # a channel of no workspace: nobody to tell
         await changes.note(
@@ -181,35 +194,37 @@ async def add(
     return message_id
 
 
+_QUEUED = and_(
+    messages.c.conversation_id == bindparam("conversation_id"),
+    messages.c.direction == "outbound",
+    messages.c.status == MessageStatus.QUEUED.value,
+)
+_OLDEST_QUEUED = (
+    select(
+        messages.c.id,
+        messages.c.conversation_id,
+        messages.c.author,
+        messages.c.outgoing,
+        messages.c.status,
+        messages.c.mid,
+        contacts.c.id.label("contact_id"),
+        contacts.c.psid,
+        contacts.c.last_user_at,
+    )
+    .join(conversations, conversations.c.id == messages.c.conversation_id)
+    .join(contacts, contacts.c.id == conversations.c.contact_id)
+    .where(_QUEUED)
+    .order_by(messages.c.id)
+    .limit(1)
+)
+_OLDEST_QUEUED_LOCKED = _OLDEST_QUEUED.with_for_update(of=messages)
+_HAS_QUEUED = select(messages.c.id).where(_QUEUED).limit(1)
+
+
 async def oldest_queued(conn: AsyncConnection, conversation_id: int) -> Outgoing | None:
     """The conversation's next message to send, locked until the caller's transaction ends."""
-    query = (
-        select(
-            messages.c.id,
-            messages.c.conversation_id,
-            messages.c.author,
-            messages.c.outgoing,
-            messages.c.status,
-            messages.c.mid,
-            contacts.c.id.label("contact_id"),
-            contacts.c.psid,
-            contacts.c.last_user_at,
-        )
-        .join(conversations, conversations.c.id == messages.c.conversation_id)
-        .join(contacts, contacts.c.id == conversations.c.contact_id)
-        .where(
-            and_(
-                messages.c.conversation_id == conversation_id,
-                messages.c.direction == "outbound",
-                messages.c.status == MessageStatus.QUEUED.value,
-            )
-        )
-        .order_by(messages.c.id)
-        .limit(1)
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(of=messages)
-    row = (await conn.execute(query)).first()
+    query = _OLDEST_QUEUED_LOCKED if conn.dialect.name == "postgresql" else _OLDEST_QUEUED
+    row = (await conn.execute(query, {"conversation_id": conversation_id})).first()
     if row is None:
         return None
     outgoing = dict(row.outgoing or {})
@@ -229,17 +244,7 @@ async def oldest_queued(conn: AsyncConnection, conversation_id: int) -> Outgoing
 
 
 async def has_queued(conn: AsyncConnection, conversation_id: int) -> bool:
-    row = await conn.execute(
-        select(messages.c.id)
-        .where(
-            and_(
-                messages.c.conversation_id == conversation_id,
-                messages.c.direction == "outbound",
-                messages.c.status == MessageStatus.QUEUED.value,
-            )
-        )
-        .limit(1)
-    )
+    row = await conn.execute(_HAS_QUEUED, {"conversation_id": conversation_id})
     return row.first() is not None
 
 

@@ -51,6 +51,9 @@ def backoff(attempts: int, rng: random.Random | None = None) -> float:
     return (rng or random).uniform(ceiling / 2, ceiling)
 
 
+_ENQUEUE = insert(jobs).values(state="ready", attempts=0)
+
+
 async def enqueue(
     conn: AsyncConnection,
     kind: str,
@@ -61,15 +64,14 @@ async def enqueue(
     run_at: float | None = None,
 ) -> None:
     await conn.execute(
-        insert(jobs).values(
-            kind=kind,
-            key=key,
-            payload=payload,
-            state="ready",
-            attempts=0,
-            run_at=now if run_at is None else run_at,
-            created_at=now,
-        )
+        _ENQUEUE,
+        {
+            "kind": kind,
+            "key": key,
+            "payload": payload,
+            "run_at": now if run_at is None else run_at,
+            "created_at": now,
+        },
     )
 
 
@@ -263,13 +265,22 @@ async def claim_ids(
     return sorted(claimed, key=lambda job: job.id)
 
 
+_COMPLETE = (
+    update(jobs)
+    .where(
+        and_(
+            jobs.c.id == bindparam("job_id"),
+            jobs.c.state == "running",
+            jobs.c.locked_by == bindparam("worker"),
+        )
+    )
+    .values(state="done", finished_at=bindparam("now"), locked_until=None)
+)
+
+
 async def complete(conn: AsyncConnection, job: Job, worker: str, now: float) -> bool:
     """Mark done; False when the lease was lost (another worker owns the job now)."""
-    result = await conn.execute(
-        update(jobs)
-        .where(and_(jobs.c.id == job.id, jobs.c.state == "running", jobs.c.locked_by == worker))
-        .values(state="done", finished_at=now, locked_until=None)
-    )
+    result = await conn.execute(_COMPLETE, {"job_id": job.id, "worker": worker, "now": now})
     return result.rowcount == 1
 
 
