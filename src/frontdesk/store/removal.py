@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from frontdesk.core.models import FailureCode, MessageStatus
+
 from .channels import REMOVED
 from .tables import channels, jobs, messages, metadata
 
@@ -29,7 +31,8 @@ async def mark_removed(conn: AsyncConnection, channel_id: int, reason: str, now:
 
 
 async def fail_queued(conn: AsyncConnection, channel_id: int, reason: str) -> int:
-    """Replies still waiting to be sent fail with `reason`: the Page can no longer send them."""
+    """Replies still waiting to be sent fail with `reason` (code `channel_removed`): the Page
+    can no longer send them."""
     done = await conn.execute(
         update(messages)
         .where(
@@ -37,7 +40,11 @@ async def fail_queued(conn: AsyncConnection, channel_id: int, reason: str) -> in
             messages.c.direction == "outbound",
             messages.c.status == "queued",
         )
-        .values(status="failed", failure_reason=reason)
+        .values(
+            status=MessageStatus.FAILED.value,
+            failure_reason=reason,
+            failure_code=FailureCode.CHANNEL_REMOVED.value,
+        )
     )
     return int(done.rowcount)
 
