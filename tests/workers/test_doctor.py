@@ -20,14 +20,17 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from frontdesk import cli
+from frontdesk.core.models import FailureCode, MessageStatus
 from frontdesk.demo import WEBHOOK_FIELDS
 from frontdesk.emulator import PAGE_INBOX_APP_ID
 from frontdesk.store import accounts, meta_apps, outbox
 from frontdesk.store.meta_apps import MetaApp
-from frontdesk.store.tables import channels, jobs
-from frontdesk.workers import checkup, doctor, evidence, sending
+from frontdesk.store.tables import channels, jobs, messages
+from frontdesk.workers import checkup, evidence, examination, sending
 from frontdesk.workers.checkup import ChannelAlert, Checkup, doctor_job, watch
-from frontdesk.workers.doctor import Check, Doctor, Report, Setup, Verdict
+from frontdesk.workers.doctor import Doctor
+from frontdesk.workers.examination import Setup
+from frontdesk.workers.findings import Check, Report, Verdict
 from frontdesk.workers.loop import Worker
 from tests.emulator.conftest import REDIRECT, login, user_token
 from tests.emulator.live import free_port
@@ -439,7 +442,7 @@ async def test_a_failure_says_why_and_what_to_do(desk: Desk) -> None:
         "was changed (190/460)."
     )
     assert (token.fix or "").startswith("Reconnect the Page in Frontdesk")
-    assert report.finding(Check.PAGE).detail == doctor.NEEDS_TOKEN
+    assert report.finding(Check.PAGE).detail == examination.NEEDS_TOKEN
     text = report.text()
     assert "  ✗ Page token" in text
     assert "      Fix: Reconnect the Page" in text
@@ -515,6 +518,36 @@ async def test_explained_send_failures_are_listed_but_pass(desk: Desk) -> None:
     finding = (await examine(desk)).finding(Check.SEND_ERRORS)
     assert finding.verdict is Verdict.PASS
     assert "1 the customer can't be reached" in finding.detail
+
+
+async def fail_reply(desk: Desk, reason: str, code: FailureCode | None) -> None:
+    """A reply that failed with `reason` and `code` (None: failed before codes were kept)."""
+    message_id = await desk.reply("Yes, in every size!")
+    async with desk.engine.begin() as conn:
+        assert await outbox.record_failure(
+            conn, message_id, MessageStatus.FAILED, reason, code or FailureCode.OTHER
+        )
+        if code is None:
+            await conn.execute(
+                update(messages).where(messages.c.id == message_id).values(failure_code=None)
+            )
+
+
+async def test_failed_replies_are_sorted_by_their_code_never_their_words(desk: Desk) -> None:
+    # Words that name no code, and a code: development mode.
+    await fail_reply(
+        desk, "Non envoyé : l'application est en mode développement.", FailureCode.DEV_MODE
+    )
+    only(await examine(desk), Check.LIVE_MODE, set())
+
+
+async def test_a_failure_from_before_codes_is_of_no_known_kind(desk: Desk) -> None:
+    """Its words look like development mode, but words decide nothing: it is "another
+    problem", for a person to read in the inbox."""
+    await fail_reply(desk, "Not sent: development mode (200/2018028).", None)
+    report = await examine(desk)
+    only(report, Check.SEND_ERRORS, set())
+    assert "1 because of another problem" in report.finding(Check.SEND_ERRORS).detail
 
 
 async def test_a_workspace_with_its_own_app_is_examined_through_it(desk: Desk) -> None:

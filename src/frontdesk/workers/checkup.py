@@ -28,8 +28,9 @@ from frontdesk.store.secrets import Secrets
 from frontdesk.store.tables import channels, jobs
 
 from . import queue, sending
-from .doctor import Check, Doctor, Finding, Report, Verdict
+from .doctor import Doctor
 from .evidence import gather_facts
+from .findings import Check, Finding, Report, Verdict
 from .loop import JobHandler, Outside, PermanentFailure
 from .queue import Job
 
