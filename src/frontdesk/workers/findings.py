@@ -131,6 +131,32 @@ class Report:
                 )
         return "\n".join(lines)
 
+    @classmethod
+    def from_view(cls, view: Any) -> Report:
+        """The report `view()` gave (as a job carries it); ValueError for anything else."""
+        if not isinstance(view, dict) or not isinstance(view.get("findings"), list):
+            raise ValueError("a report is an object with its findings")
+        channel_id, checked_at = view.get("channel_id"), view.get("checked_at")
+        if not isinstance(channel_id, int) or isinstance(channel_id, bool):
+            raise ValueError("a report names its channel by id")
+        if not isinstance(checked_at, int | float) or isinstance(checked_at, bool):
+            raise ValueError("a report says when it was made")
+        page_id, page_name = view.get("page_id"), view.get("page_name")
+        if not isinstance(page_id, str) or not isinstance(page_name, str):
+            raise ValueError("a report names its Page")
+        findings = []
+        for item in view["findings"]:
+            if not isinstance(item, dict):
+                raise ValueError("a finding is an object")
+            detail, fix = item.get("detail"), item.get("fix")
+            if not isinstance(detail, str) or not isinstance(fix, str | None):
+                raise ValueError("a finding's detail and fix are text")
+            check, verdict = item.get("check"), item.get("verdict")
+            if not isinstance(check, str) or not isinstance(verdict, str):
+                raise ValueError("a finding names its check and verdict")
+            findings.append(Finding(Check(check), Verdict(verdict), detail, fix))
+        return cls(channel_id, page_id, page_name, float(checked_at), tuple(findings))
+
     def view(self) -> dict[str, Any]:
         return {
             "channel_id": self.channel_id,

@@ -39,6 +39,7 @@ from . import (
     checkup,
     enrich,
     handing,
+    notices,
     presence,
     referrals,
     sending,
@@ -305,6 +306,7 @@ def job_handlers(
         kinds[enrich.MEDIA] = enrich.media_job(enricher)
     if doctor is not None:
         kinds[checkup.DOCTOR] = checkup.doctor_job(doctor)
+        kinds[notices.NOTICE] = notices.notice_job(doctor.notifier)
     if pusher is not None:
         kinds[botprofile.PUSH] = botprofile.push_job(pusher)
     return kinds
