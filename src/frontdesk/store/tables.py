@@ -125,6 +125,9 @@ channels = Table(
     Column("has_human_agent", Boolean, nullable=False, default=False),
     Column("created_at", Double, nullable=False),
     Column("updated_at", Double, nullable=False),
+    # Removed with its history to be deleted: when that was asked. The `erase` job is working
+    # through it, a batch at a time, and deletes the channel last (`store.removal`).
+    Column("erase_requested_at", Double, nullable=True),
 )
 
 # A channel's own webhook, for a Page connected through the business's own Meta app: by hand

@@ -38,6 +38,7 @@ from . import (
     botprofile,
     checkup,
     enrich,
+    erase,
     handing,
     notices,
     presence,
@@ -296,6 +297,7 @@ def job_handlers(
         turns.RESUME: turns.resume_job(chosen, caller),
         handing.TIMEOUT: handing.timeout_job(),
         snoozing.WAKE: snoozing.wake_job(),
+        erase.ERASE: erase.erase_job(),
     }
     if sender is not None:
         kinds[sending.SEND] = sending.send_job(sender)

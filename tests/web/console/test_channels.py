@@ -239,11 +239,29 @@ async def test_remove_with_history_deleted_and_the_app_already_gone(wired: Wired
         f"/channels/{channel_id}/remove", {"csrf_token": csrf_of(form.text), "history": "delete"}
     )
     assert done.status_code == 200, done.text
-    assert "had already been removed from the Page" in text_of(done.text)
+    said = text_of(done.text)
+    assert "had already been removed from the Page" in said
+    assert "are being deleted, in the background" in said
+    # The request only marked it: the worker deletes the history, a batch at a time.
+    row = await channel(wired, channel_id)
+    assert (row["status"], row["page_token"]) == ("removed", None)
+    assert row["erase_requested_at"] is not None
+    async with wired.engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(messages))).scalar() == 1
+    assert "Removed, history being deleted" in text_of((await browser.get("/")).text)
+    page = text_of((await browser.get(f"/channels/{channel_id}")).text)
+    assert "Removed, history being deleted" in page
+    assert "Reconnect" not in page
+    # Connecting it again waits until the history is gone.
+    back = await wired.facebook(browser, pages=(LISBON,))
+    await choose(wired, browser, back.headers["location"], LISBON)
+    assert (await channel(wired, channel_id))["status"] == "removed"
+    await wired.settle()
     async with wired.engine.connect() as conn:
         for table in (channels, conversations, messages):
             assert (await conn.execute(select(func.count()).select_from(table))).scalar() == 0
-    # Connecting it again starts afresh (Facebook gives the app the Page again).
+    assert "history being deleted" not in text_of((await browser.get("/")).text)
+    # Then connecting it again starts afresh (Facebook gives the app the Page again).
     back = await wired.facebook(browser, pages=(LISBON,))
     await choose(wired, browser, back.headers["location"], LISBON)
     async with wired.engine.connect() as conn:

@@ -1,6 +1,7 @@
 """messages: a failure code beside the failure reason (machines read the code, people the
 reason), and partial indexes that let the connection doctor read a channel's newest receipt,
-send, Page Inbox reply and unsent replies without walking its history
+send, Page Inbox reply and unsent replies without walking its history; channels: when deleting
+a removed channel's history was asked (the `erase` job deletes it in batches)
 
 Revision ID: 0010
 Revises: 0008
@@ -33,6 +34,8 @@ def upgrade() -> None:
     # Older failed messages keep a NULL code: the doctor counts them as of no known kind.
     with op.batch_alter_table("messages") as batch_op:
         batch_op.add_column(sa.Column("failure_code", sa.String(length=40), nullable=True))
+    with op.batch_alter_table("channels") as batch_op:
+        batch_op.add_column(sa.Column("erase_requested_at", sa.Double(), nullable=True))
     for name, columns, where in _PARTIAL:
         op.create_index(
             name,
@@ -49,3 +52,5 @@ def downgrade() -> None:
         op.drop_index(name, table_name="messages")
     with op.batch_alter_table("messages") as batch_op:
         batch_op.drop_column("failure_code")
+    with op.batch_alter_table("channels") as batch_op:
+        batch_op.drop_column("erase_requested_at")
