@@ -34,6 +34,7 @@ from frontdesk.workers.examination import Setup
 from frontdesk.workers.findings import Check, Report, Verdict
 from frontdesk.workers.loop import Worker
 from frontdesk.workers.notices import NOTICE, ChannelAlert, Notifier, notice_job
+from frontdesk.workers.unanswered import BOT_FAILING
 from tests.emulator.conftest import REDIRECT, login, user_token
 from tests.emulator.live import free_port
 from tests.flows.harness import ADMIN, APP_ID, APP_SECRET, HOUR, PAGE, VERIFY, Desk, connected
@@ -919,6 +920,22 @@ async def test_a_status_the_doctor_does_not_own_is_left_alone(desk: Desk) -> Non
     async with checkup_of(desk, told) as run:
         await check(desk, run)
     assert await status(desk) == ("removing", "being removed")
+
+
+async def test_a_bot_that_could_not_answer_is_flagged_until_a_connection_problem_says_more(
+    desk: Desk,
+) -> None:
+    reason = "The bot could not answer a customer: the rules handler stopped with an error."
+    async with desk.engine.begin() as conn:
+        await outbox.flag_channel(conn, desk.channel_id, BOT_FAILING, reason, 0.0)
+    told = Told()
+    async with checkup_of(desk, told) as run:
+        await check(desk, run)  # healthy: the doctor does not clear what it did not see
+        assert await status(desk) == (BOT_FAILING, reason)
+        await unpublish(desk)
+        await check(desk, run)
+    assert (await status(desk))[0] == "restricted"
+    assert [(a.previous, a.status) for a in told.alerts] == [(BOT_FAILING, "restricted")]
 
 
 class Failing:

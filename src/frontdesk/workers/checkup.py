@@ -7,7 +7,7 @@ status of the first ✗ in check order (the cause before its consequences); `rec
 also pauses the outbox, exactly as when the send pipeline sets it. A flag is cleared only when
 every check behind it passes again, never on "unknown": a `reconnect_needed` (whoever set it)
 stays until Meta says the token is valid again, and clearing it restarts the paused sends. A
-status the doctor does not own is left alone.
+status the doctor does not own is left alone, but for `bot_failing`, which its flags replace.
 
 The job reads the evidence in one transaction, asks Meta outside any (`loop.Outside`: on SQLite
 a transaction holds the one write lock, hence the intake), and applies the report in a second,
@@ -31,6 +31,7 @@ from .findings import Check, Finding, Report, Verdict
 from .loop import JobHandler, Outside, PermanentFailure
 from .notices import ChannelAlert, LogNotifier, Notifier, announce
 from .queue import Job
+from .unanswered import BOT_FAILING
 
 DOCTOR = "doctor"
 INTERVAL = 3600.0
@@ -61,6 +62,11 @@ CLEARED_BY = {
 """A flag goes only when all of these checks pass."""
 
 
+OUTRANKED = frozenset({outbox.ACTIVE, BOT_FAILING})
+"""Statuses a failing check replaces and a passing report leaves as they are: a connection
+problem says more than a bot that could not answer, which its own next turn clears."""
+
+
 def _rank(status: str) -> int:
     """Earlier checks' flags outrank later ones'."""
     return next(i for i, check in enumerate(Check) if FLAGS[check] == status)
@@ -82,12 +88,12 @@ def decide(report: Report, current: str) -> tuple[str, str | None] | None:
             if first is not None and _rank(FLAGS[first.check]) < _rank(current):
                 return FLAGS[first.check], banner(first)
             return None
-    elif current != outbox.ACTIVE:
+    elif current not in OUTRANKED:
         return None  # a status someone else owns
     if first is not None:
         status = FLAGS[first.check]
         return None if status == current else (status, banner(first))
-    return None if current == outbox.ACTIVE else (outbox.ACTIVE, None)
+    return None if current in OUTRANKED else (outbox.ACTIVE, None)
 
 
 class Checkup:

@@ -19,6 +19,7 @@ STATUS_WORDS = {
     "development_mode": "App in development mode",
     "no_events": "No events",
     "send_failing": "Replies failing",
+    "bot_failing": "Bot not answering",
     REMOVED: "Removed, history kept",
     "erasing": "Removed, history being deleted",
     "waiting": "Waiting for Meta",
