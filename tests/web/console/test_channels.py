@@ -8,14 +8,14 @@ import re
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from frontdesk.core.handoff import HandoffStage
 from frontdesk.core.people import Role
 from frontdesk.store import conversations as store
-from frontdesk.store.tables import channels, conversations, messages
+from frontdesk.store.tables import channels, conversations, jobs, messages
 from frontdesk.web.botfile import load
-from frontdesk.workers import botprofile
+from frontdesk.workers import botprofile, erase
 
 from .conftest import ADMIN, APP_ID, CHLOE, JOAO, LISBON, ORIGIN, Browser, Wired, csrf_of
 from .test_connect import choose, text_of
@@ -256,6 +256,14 @@ async def test_remove_with_history_deleted_and_the_app_already_gone(wired: Wired
     back = await wired.facebook(browser, pages=(LISBON,))
     await choose(wired, browser, back.headers["location"], LISBON)
     assert (await channel(wired, channel_id))["status"] == "removed"
+    # Had the job given up (dead), removing it again goes on deleting, whatever is chosen.
+    async with wired.engine.begin() as conn:
+        await conn.execute(update(jobs).where(jobs.c.kind == erase.ERASE).values(state="dead"))
+    form = await browser.get(f"/channels/{channel_id}/remove")
+    again = await browser.post(
+        f"/channels/{channel_id}/remove", {"csrf_token": csrf_of(form.text), "history": "keep"}
+    )
+    assert again.status_code == 200, again.text
     await wired.settle()
     async with wired.engine.connect() as conn:
         for table in (channels, conversations, messages):

@@ -104,6 +104,8 @@ async def remove(console: Console, ask: Ask) -> Response:
     async with console.engine.begin() as conn:
         await removal.fail_queued(conn, channel.id, QUEUED_REASON)
         await removal.cancel_waiting_jobs(conn, checkup.DOCTOR, checkup.doctor_key(channel.id))
+        if channel.erasing:
+            history = "delete"  # half deleted already: deleting goes on (the job, started again)
         if history == "keep":
             await removal.mark_removed(conn, channel.id, REMOVED_REASON, now)
         else:
