@@ -35,9 +35,10 @@ from .web.webhook import Intake
 from .workers.addresses import is_local
 from .workers.botprofile import Pusher
 from .workers.checkup import Checkup
-from .workers.doctor import Doctor, Setup
+from .workers.doctor import Doctor
 from .workers.download import Downloader
 from .workers.enrich import Enricher
+from .workers.examination import Setup
 from .workers.jobs import job_handlers
 from .workers.loop import Worker
 from .workers.sending import Sender

@@ -444,8 +444,9 @@ def _doctor(args: argparse.Namespace) -> int:
     from .app import SEND_TIMEOUT, doctor_setup
     from .store.db import create_engine
     from .store.secrets import Secrets
-    from .workers.doctor import Doctor, Report
+    from .workers.doctor import Doctor
     from .workers.evidence import channel_ids, gather_facts
+    from .workers.findings import Report
 
     settings = _settings()
     keys = Secrets(settings.secret_keys)

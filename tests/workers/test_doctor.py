@@ -5,6 +5,7 @@ job: flags for the banner, cleared when the check passes again, and the notifier
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import re
@@ -20,15 +21,20 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from frontdesk import cli
+from frontdesk.core.models import FailureCode, MessageStatus
 from frontdesk.demo import WEBHOOK_FIELDS
 from frontdesk.emulator import PAGE_INBOX_APP_ID
 from frontdesk.store import accounts, meta_apps, outbox
 from frontdesk.store.meta_apps import MetaApp
-from frontdesk.store.tables import channels, jobs
-from frontdesk.workers import checkup, doctor, evidence, sending
-from frontdesk.workers.checkup import ChannelAlert, Checkup, doctor_job, watch
-from frontdesk.workers.doctor import Check, Doctor, Report, Setup, Verdict
+from frontdesk.store.tables import channels, jobs, messages
+from frontdesk.workers import checkup, evidence, examination, sending
+from frontdesk.workers.checkup import Checkup, doctor_job, watch
+from frontdesk.workers.doctor import Doctor
+from frontdesk.workers.examination import Setup
+from frontdesk.workers.findings import Check, Report, Verdict
 from frontdesk.workers.loop import Worker
+from frontdesk.workers.notices import NOTICE, ChannelAlert, Notifier, notice_job
+from frontdesk.workers.unanswered import BOT_FAILING
 from tests.emulator.conftest import REDIRECT, login, user_token
 from tests.emulator.live import free_port
 from tests.flows.harness import ADMIN, APP_ID, APP_SECRET, HOUR, PAGE, VERIFY, Desk, connected
@@ -439,7 +445,7 @@ async def test_a_failure_says_why_and_what_to_do(desk: Desk) -> None:
         "was changed (190/460)."
     )
     assert (token.fix or "").startswith("Reconnect the Page in Frontdesk")
-    assert report.finding(Check.PAGE).detail == doctor.NEEDS_TOKEN
+    assert report.finding(Check.PAGE).detail == examination.NEEDS_TOKEN
     text = report.text()
     assert "  ✗ Page token" in text
     assert "      Fix: Reconnect the Page" in text
@@ -515,6 +521,36 @@ async def test_explained_send_failures_are_listed_but_pass(desk: Desk) -> None:
     finding = (await examine(desk)).finding(Check.SEND_ERRORS)
     assert finding.verdict is Verdict.PASS
     assert "1 the customer can't be reached" in finding.detail
+
+
+async def fail_reply(desk: Desk, reason: str, code: FailureCode | None) -> None:
+    """A reply that failed with `reason` and `code` (None: failed before codes were kept)."""
+    message_id = await desk.reply("Yes, in every size!")
+    async with desk.engine.begin() as conn:
+        assert await outbox.record_failure(
+            conn, message_id, MessageStatus.FAILED, reason, code or FailureCode.OTHER
+        )
+        if code is None:
+            await conn.execute(
+                update(messages).where(messages.c.id == message_id).values(failure_code=None)
+            )
+
+
+async def test_failed_replies_are_sorted_by_their_code_never_their_words(desk: Desk) -> None:
+    # Words that name no code, and a code: development mode.
+    await fail_reply(
+        desk, "Non envoyé : l'application est en mode développement.", FailureCode.DEV_MODE
+    )
+    only(await examine(desk), Check.LIVE_MODE, set())
+
+
+async def test_a_failure_from_before_codes_is_of_no_known_kind(desk: Desk) -> None:
+    """Its words look like development mode, but words decide nothing: it is "another
+    problem", for a person to read in the inbox."""
+    await fail_reply(desk, "Not sent: development mode (200/2018028).", None)
+    report = await examine(desk)
+    only(report, Check.SEND_ERRORS, set())
+    assert "1 because of another problem" in report.finding(Check.SEND_ERRORS).detail
 
 
 async def test_a_workspace_with_its_own_app_is_examined_through_it(desk: Desk) -> None:
@@ -734,10 +770,22 @@ async def checkup_of(desk: Desk, told: Told) -> AsyncIterator[Checkup]:
         yield Checkup(Doctor(http, Setup(app_of(desk), CALLBACK)), desk.secrets, notifier=told)
 
 
+def worker_of(desk: Desk, run: Checkup) -> Worker:
+    """Frontdesk's worker, with `run` examining and its notifier told."""
+    kinds = {
+        **desk.worker.handlers,
+        checkup.DOCTOR: doctor_job(run),
+        NOTICE: notice_job(run.notifier),
+    }
+    return Worker(desk.engine, kinds, clock=desk.clock.now)
+
+
 async def check(desk: Desk, run: Checkup) -> Report:
+    """Examine and apply in one transaction; then the notices it left are told."""
     async with desk.engine.begin() as conn:
         report = await run.check(conn, desk.channel_id, desk.clock.now())
     assert report is not None
+    await worker_of(desk, run).run_until_idle()
     return report
 
 
@@ -874,19 +922,77 @@ async def test_a_status_the_doctor_does_not_own_is_left_alone(desk: Desk) -> Non
     assert await status(desk) == ("removing", "being removed")
 
 
+async def test_a_bot_that_could_not_answer_is_flagged_until_a_connection_problem_says_more(
+    desk: Desk,
+) -> None:
+    reason = "The bot could not answer a customer: the rules handler stopped with an error."
+    async with desk.engine.begin() as conn:
+        await outbox.flag_channel(conn, desk.channel_id, BOT_FAILING, reason, 0.0)
+    told = Told()
+    async with checkup_of(desk, told) as run:
+        await check(desk, run)  # healthy: the doctor does not clear what it did not see
+        assert await status(desk) == (BOT_FAILING, reason)
+        await unpublish(desk)
+        await check(desk, run)
+    assert (await status(desk))[0] == "restricted"
+    assert [(a.previous, a.status) for a in told.alerts] == [(BOT_FAILING, "restricted")]
+
+
 class Failing:
+    def __init__(self) -> None:
+        self.tries = 0
+
     async def notify(self, alert: ChannelAlert) -> None:
+        self.tries += 1
         raise ConnectionError("the mail server is down")
 
 
-async def test_a_notifier_that_fails_undoes_the_flag(desk: Desk) -> None:
-    """The flag and the telling go together: a failed notice leaves the flag for the retry."""
+async def test_a_notifier_that_fails_keeps_the_flag_and_is_tried_again(desk: Desk) -> None:
     await unpublish(desk)
+    failing = Failing()
     async with desk.emulator.client() as http:
-        run = Checkup(Doctor(http, Setup(app_of(desk), CALLBACK)), desk.secrets, notifier=Failing())
-        with pytest.raises(ConnectionError):
+        run = Checkup(Doctor(http, Setup(app_of(desk), CALLBACK)), desk.secrets, notifier=failing)
+        await check(desk, run)
+        assert (await status(desk))[0] == "restricted"
+        assert failing.tries == 1
+        await desk.advance(60)
+        await worker_of(desk, run).run_until_idle()
+    assert failing.tries == 2
+    assert (await status(desk))[0] == "restricted"
+
+
+class Witness:
+    """A notifier that looks, from a connection of its own, at what others see when told."""
+
+    def __init__(self, desk: Desk) -> None:
+        self.desk = desk
+        self.seen: list[tuple[str, int]] = []
+
+    async def notify(self, alert: ChannelAlert) -> None:
+        busy = self.desk.engine.pool.checkedout()
+        async with asyncio.timeout(5), self.desk.engine.connect() as conn:
+            found = await conn.execute(
+                select(channels.c.status).where(channels.c.id == alert.channel_id)
+            )
+            self.seen.append((str(found.scalar_one()), busy))
+
+
+@pytest.mark.parametrize("way", ["job", "console"])
+async def test_the_notifier_is_told_after_the_flag_committed(desk: Desk, way: str) -> None:
+    """No transaction is open while a notifier runs (it may be slow): the flag it is told of
+    is already what everyone sees."""
+    await unpublish(desk)
+    witness = Witness(desk)
+    notifier: Notifier = witness
+    async with desk.emulator.client() as http:
+        run = Checkup(Doctor(http, Setup(app_of(desk), CALLBACK)), desk.secrets, notifier=notifier)
+        if way == "job":
+            async with desk.engine.begin() as conn:
+                await watch(conn, desk.channel_id, desk.clock.now())
+            await worker_of(desk, run).run_until_idle()
+        else:  # as the console's doctor page applies a report
             await check(desk, run)
-    assert await status(desk) == ("active", None)
+    assert witness.seen == [("restricted", 0)]
 
 
 async def doctor_jobs(desk: Desk) -> list[tuple[str, float, str | None]]:
@@ -905,11 +1011,11 @@ async def test_the_job_examines_flags_and_comes_back(desk: Desk) -> None:
     key = f"doctor:{desk.channel_id}"
     await unpublish(desk)
     async with checkup_of(desk, told) as run:
-        worker = Worker(desk.engine, {checkup.DOCTOR: doctor_job(run)}, clock=desk.clock.now)
+        worker = worker_of(desk, run)
         async with desk.engine.begin() as conn:
             assert await watch(conn, desk.channel_id, now)
             assert not await watch(conn, desk.channel_id, now)  # one watch per channel
-        assert await worker.run_until_idle() == 1
+        assert await worker.run_until_idle() == 2  # the examination, then its notice
         assert (await status(desk))[0] == "restricted"
         assert await doctor_jobs(desk) == [
             ("done", now, key),
@@ -917,7 +1023,7 @@ async def test_the_job_examines_flags_and_comes_back(desk: Desk) -> None:
         ]
         await patch_page(desk, published=True)
         await desk.advance(checkup.INTERVAL)
-        assert await worker.run_until_idle() == 1
+        assert await worker.run_until_idle() == 2
     assert await status(desk) == ("active", None)
     assert [a.status for a in told.alerts] == ["restricted", "active"]
     assert [s for s, _, _ in await doctor_jobs(desk)] == ["done", "done", "ready"]
@@ -952,3 +1058,43 @@ async def test_a_job_without_a_channel_id_goes_to_the_dead_letters(desk: Desk) -
                 )
         await worker.run_until_idle()
     assert [s for s, _, _ in await doctor_jobs(desk)] == ["dead", "dead", "dead"]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {},
+        {"channel_id": 1, "page_id": "1", "page_name": "x", "previous": "active"},
+        {
+            "channel_id": 1,
+            "page_id": "1",
+            "page_name": "x",
+            "previous": "active",
+            "status": "restricted",
+            "reason": None,
+            "report": {"channel_id": 1, "findings": [{"check": "nonsense"}]},
+        },
+    ],
+)
+async def test_a_notice_that_is_not_one_goes_to_the_dead_letters(
+    desk: Desk, payload: dict[str, Any]
+) -> None:
+    told = Told()
+    async with checkup_of(desk, told) as run:
+        async with desk.engine.begin() as conn:
+            await conn.execute(
+                jobs.insert().values(
+                    kind=NOTICE,
+                    key=None,
+                    payload=payload,
+                    state="ready",
+                    attempts=0,
+                    run_at=0.0,
+                    created_at=0.0,
+                )
+            )
+        await worker_of(desk, run).run_until_idle()
+    assert told.alerts == []
+    async with desk.engine.connect() as conn:
+        states = (await conn.execute(select(jobs.c.state).where(jobs.c.kind == NOTICE))).all()
+    assert [s for (s,) in states] == ["dead"]

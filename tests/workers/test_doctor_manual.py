@@ -17,7 +17,9 @@ from frontdesk.store.hooks import Hook
 from frontdesk.store.meta_apps import MetaApp
 from frontdesk.store.tables import channels
 from frontdesk.workers import evidence
-from frontdesk.workers.doctor import REQUIRED_FIELDS, Check, Doctor, Report, Setup, Verdict
+from frontdesk.workers.doctor import Doctor
+from frontdesk.workers.examination import REQUIRED_FIELDS, Setup
+from frontdesk.workers.findings import Check, Report, Verdict
 from tests.flows.harness import APP_ID, APP_SECRET, PAGE, VERIFY, Desk, connected
 
 pytestmark = pytest.mark.db

@@ -14,7 +14,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from frontdesk.core import Attachment, Author, QuickReply, Reply
-from frontdesk.core.models import MessageStatus
+from frontdesk.core.models import FailureCode, MessageStatus
+from frontdesk.core.policy import BlockCode
 from frontdesk.emulator import PAGE_INBOX_APP_ID, psid_for
 from frontdesk.messenger import TokenBroken, classify
 from frontdesk.store import outbox
@@ -138,6 +139,7 @@ async def test_a_contact_who_never_wrote_is_blocked_and_nothing_is_enqueued(desk
     found = await message(desk, message_id)
     assert found["status"] == "blocked"
     assert str(found["failure_reason"]).startswith("This customer has never written to the Page")
+    assert found["failure_code"] == FailureCode.NEVER_MESSAGED
     assert await send_jobs(desk) == []
 
 
@@ -149,6 +151,7 @@ async def test_a_window_that_closed_while_queued_blocks_at_send_time(desk: Desk)
     found = await message(desk, message_id)
     assert found["status"] == "blocked"
     assert "only allows replies within 24 hours" in str(found["failure_reason"])
+    assert found["failure_code"] == FailureCode.WINDOW_CLOSED
     assert desk.sent == []
 
 
@@ -179,6 +182,7 @@ async def test_meta_saying_the_window_is_closed_fails_the_message(desk: Desk) ->
     await desk.settle()
     found = await message(desk, message_id)
     assert (found["status"], found["failure_reason"]) == ("failed", sending.WINDOW_CLOSED)
+    assert found["failure_code"] == FailureCode.WINDOW_CLOSED
     assert len(desk.sent) == 1
 
 
@@ -252,6 +256,7 @@ async def test_a_send_cut_off_before_meta_answered_fails_without_a_second_try(
     await desk.settle()
     found = await message(desk, first)
     assert (found["status"], found["failure_reason"]) == ("failed", sending.OUTCOME_UNKNOWN)
+    assert found["failure_code"] == FailureCode.OUTCOME_UNKNOWN
     assert [m["text"] for m in await desk.on_meta()] == ["Two"]
     assert (await message(desk, second))["status"] == "delivered"
 
@@ -265,10 +270,20 @@ async def test_an_echo_after_giving_up_makes_the_message_sent(desk: Desk) -> Non
     async with desk.engine.begin() as conn:
         item = await outbox.oldest_queued(conn, conversation_id)
         assert item is not None
-        await outbox.record_failure(conn, item.id, MessageStatus.FAILED, sending.OUTCOME_UNKNOWN)
+        await outbox.record_failure(
+            conn,
+            item.id,
+            MessageStatus.FAILED,
+            sending.OUTCOME_UNKNOWN,
+            FailureCode.OUTCOME_UNKNOWN,
+        )
     await desk.settle()  # now the echo is filed
     found = await message(desk, message_id)
-    assert (found["status"], found["failure_reason"]) == ("delivered", None)
+    assert (found["status"], found["failure_reason"], found["failure_code"]) == (
+        "delivered",
+        None,
+        None,
+    )
     assert len(desk.sent) == 1
 
 
@@ -304,6 +319,7 @@ async def test_a_bad_request_fails_without_a_retry(desk: Desk) -> None:
         "failed",
         "Not sent: Messenger does not accept this message: (100/-) (#100) Invalid parameter",
     )
+    assert found["failure_code"] == FailureCode.BAD_REQUEST
     assert len(desk.sent) == 1
 
 
@@ -333,7 +349,8 @@ async def test_a_transient_error_retries_the_conversation_in_order(desk: Desk) -
 
 async def test_a_throttled_page_holds_every_conversation(desk: Desk) -> None:
     await desk.say("me too", person=CHLOE)
-    one_at_a_time = Worker(desk.engine, desk.worker.handlers, concurrency=1, clock=desk.clock.now)
+    # One job per batch: a batch's sends are all called at once, before any answer is known.
+    one_at_a_time = Worker(desk.engine, desk.worker.handlers, batch=1, clock=desk.clock.now)
     desk.worker = one_at_a_time
     await desk.fault({"kind": "error", "endpoint": "messages", "error": {"code": 613}, "count": 1})
     await desk.reply("Hello João")
@@ -366,6 +383,7 @@ async def test_try_later_too_often_fails_the_message(desk: Desk) -> None:
     assert str(found["failure_reason"]).startswith(
         'Not sent: Messenger kept answering "try again later" (10 tries). Last answer: (613/-)'
     )
+    assert found["failure_code"] == FailureCode.TRY_LATER
     assert len(desk.sent) == sending.MAX_TRIES
 
 
@@ -378,6 +396,7 @@ async def test_a_restricted_page_fails_the_message_and_flags_the_channel(desk: D
         "failed",
         "Not sent: " + sending.RESTRICTED_PAGE,
     )
+    assert found["failure_code"] == FailureCode.PAGE_RESTRICTED
     channel = await desk.channel()
     assert (channel["status"], channel["status_reason"]) == ("restricted", sending.RESTRICTED_PAGE)
 
@@ -398,6 +417,7 @@ async def test_development_mode_fails_with_the_explanation(desk: Desk) -> None:
         "Not sent: the Meta app is in development mode or lacks Advanced Access for "
         "pages_messaging, so it may only message people with a role on the app (200/2018028)."
     )
+    assert found["failure_code"] == FailureCode.DEV_MODE
     assert (await desk.channel())["status"] == "active"
 
 
@@ -410,6 +430,44 @@ async def test_a_thread_another_app_controls_fails_the_message(desk: Desk) -> No
     assert "another app, or a person in Meta's Page Inbox, controls this conversation" in str(
         found["failure_reason"]
     )
+    assert found["failure_code"] == FailureCode.THREAD_ELSEWHERE
+
+
+async def test_a_customer_who_blocked_the_page_fails_the_message_with_its_code(
+    desk: Desk,
+) -> None:
+    await desk.act("block")
+    message_id = await desk.reply("Hello")
+    await desk.settle()
+    found = await message(desk, message_id)
+    assert (found["status"], found["failure_code"]) == ("failed", FailureCode.USER_UNREACHABLE)
+    assert str(found["failure_reason"]).startswith("Not delivered: ")
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        ({"code": 200, "error_subcode": 2018028}, FailureCode.DEV_MODE),
+        ({"code": 10, "error_subcode": 1893063}, FailureCode.PAGE_RESTRICTED),
+        ({"code": 10, "error_subcode": 2018300}, FailureCode.THREAD_ELSEWHERE),
+        ({"code": 10}, FailureCode.PERMISSION),
+        ({"code": 190, "error_subcode": 460}, FailureCode.TOKEN_BROKEN),
+        ({"code": 551}, FailureCode.USER_UNREACHABLE),
+        ({"code": 10, "error_subcode": 2018278}, FailureCode.WINDOW_CLOSED),
+        ({"code": 100}, FailureCode.BAD_REQUEST),
+        ({"code": 613}, FailureCode.TRY_LATER),
+    ],
+)
+def test_each_kind_of_graph_error_has_its_failure_code(
+    error: dict[str, int], code: FailureCode
+) -> None:
+    """By code and subcode, through the typed tree: the words Meta prints play no part."""
+    refused = classify(400, {"error": {**error, "message": "Bonjour, ceci change sans prévenir"}})
+    assert sending.failure_code(refused) is code
+
+
+def test_every_policy_block_has_a_failure_code() -> None:
+    assert {FailureCode(code.value) for code in BlockCode} <= set(FailureCode)
 
 
 # --- the Page token --------------------------------------------------------------------------
@@ -500,6 +558,7 @@ async def test_a_reply_on_a_removed_channel_fails_without_asking_for_a_reconnect
     await desk.settle()
     found = await message(desk, message_id)
     assert (found["status"], found["failure_reason"]) == ("failed", sending.CHANNEL_REMOVED)
+    assert found["failure_code"] == FailureCode.CHANNEL_REMOVED
     assert desk.sent == []
     async with desk.engine.connect() as conn:
         status = (

@@ -111,6 +111,31 @@ def advance(current: MessageStatus, new: MessageStatus) -> MessageStatus:
     return new if can_advance(current, new) else current
 
 
+class FailureCode(StrEnum):
+    """Why an outgoing message ended `failed` or `blocked`, for machines: stored beside the
+    reason people read (`failure_reason`), which no code ever matches. NULL on messages that
+    failed before codes were kept."""
+
+    # Meta refused it, sorted by code and subcode (`messenger.errors`, digest §9).
+    DEV_MODE = "dev_mode"  # the app is in development mode / lacks Advanced Access
+    PAGE_RESTRICTED = "page_restricted"  # Meta restricted the Page from sending
+    THREAD_ELSEWHERE = "thread_elsewhere"  # another app or Meta's Page Inbox has the thread
+    PERMISSION = "permission"  # any other permission, review or Page-state refusal
+    TOKEN_BROKEN = "token_broken"  # noqa: S105 - a code: the Page token no longer works
+    USER_UNREACHABLE = "user_unreachable"  # blocked the Page, left Messenger, unknown PSID
+    WINDOW_CLOSED = "window_closed"  # outside the 24-hour window (Meta's answer or the policy)
+    BAD_REQUEST = "bad_request"  # Messenger does not accept what the message contains
+    OTHER = "other"  # a Graph error of no kind above
+    # Frontdesk gave up on it.
+    TRY_LATER = "try_later"  # Messenger kept answering "try again later" (throttled, or down)
+    OUTCOME_UNKNOWN = "outcome_unknown"  # interrupted during the call, and no echo came
+    CHANNEL_REMOVED = "channel_removed"  # the Page was removed from Frontdesk
+    # The send policy held it back before Meta was asked (`core.policy.BlockCode`, same words).
+    NEVER_MESSAGED = "never_messaged"
+    NO_HUMAN_AGENT_PERMISSION = "no_human_agent_permission"
+    HUMAN_AGENT_EXPIRED = "human_agent_expired"
+
+
 class LinkKind(StrEnum):
     """What a channel is linked to: the one handler that answers its conversations."""
 

@@ -27,6 +27,7 @@ _COLUMNS = (
     channels.c.status_reason,
     channels.c.created_at,
     channels.c.updated_at,
+    channels.c.erase_requested_at,
 )
 
 
@@ -41,6 +42,8 @@ class ChannelSummary:
     status_reason: str | None
     created_at: float
     updated_at: float
+    erasing: bool = False
+    """Removed, its history being deleted (the `erase` job deletes the channel last)."""
 
 
 def _summary(row: Any) -> ChannelSummary:
@@ -54,6 +57,7 @@ def _summary(row: Any) -> ChannelSummary:
         row.status_reason,
         float(row.created_at),
         float(row.updated_at),
+        row.erase_requested_at is not None,
     )
 
 
@@ -98,6 +102,8 @@ class Holder:
     channel_id: int
     workspace_id: int | None
     status: str
+    erasing: bool = False
+    """Its history is being deleted: it cannot be connected again until that is done."""
 
 
 async def holders(conn: AsyncConnection, page_ids: list[str]) -> dict[str, Holder]:
@@ -105,12 +111,19 @@ async def holders(conn: AsyncConnection, page_ids: list[str]) -> dict[str, Holde
     if not page_ids:
         return {}
     rows = await conn.execute(
-        select(channels.c.id, channels.c.page_id, channels.c.workspace_id, channels.c.status).where(
-            channels.c.page_id.in_(page_ids)
-        )
+        select(
+            channels.c.id,
+            channels.c.page_id,
+            channels.c.workspace_id,
+            channels.c.status,
+            channels.c.erase_requested_at,
+        ).where(channels.c.page_id.in_(page_ids))
     )
     return {
-        str(row.page_id): Holder(int(row.id), row.workspace_id, str(row.status)) for row in rows
+        str(row.page_id): Holder(
+            int(row.id), row.workspace_id, str(row.status), row.erase_requested_at is not None
+        )
+        for row in rows
     }
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from frontdesk.core.models import Author, MessageStatus, advance
+from frontdesk.core.models import Author, FailureCode, MessageStatus, advance
 
 from . import changes
 from .conversations import preview
@@ -150,6 +150,7 @@ async def add(
     messaging_type: str | None = None,
     tag: str | None = None,
     failure_reason: str | None = None,
+    failure_code: FailureCode | None = None,
     metadata: str | None = None,
 ) -> int:
     """Store an outgoing message (queued, or blocked with its reason); returns its id."""
@@ -168,6 +169,7 @@ async def add(
             "outgoing": outgoing,
             "status": status.value,
             "failure_reason": failure_reason,
+            "failure_code": None if failure_code is None else failure_code.value,
             "messaging_type": messaging_type,
             "tag": tag,
             "created_at": now,
@@ -312,19 +314,29 @@ async def record_sent(
     tag: str | None = None,
 ) -> bool:
     """Meta accepted the message: keep its `mid` (how a repeated job knows not to send again)."""
-    values: dict[str, Any] = {"mid": mid, "sent_at": now, "failure_reason": None}
+    values: dict[str, Any] = {
+        "mid": mid,
+        "sent_at": now,
+        "failure_reason": None,
+        "failure_code": None,
+    }
     if messaging_type is not None:
         values.update(messaging_type=messaging_type, tag=tag)
     return await _move(conn, message_id, MessageStatus.SENT, **values)
 
 
 async def record_failure(
-    conn: AsyncConnection, message_id: int, status: MessageStatus, reason: str
+    conn: AsyncConnection,
+    message_id: int,
+    status: MessageStatus,
+    reason: str,
+    code: FailureCode,
 ) -> bool:
-    """The message will not be sent: `failed` (Meta refused) or `blocked` (the policy did)."""
+    """The message will not be sent: `failed` (Meta refused) or `blocked` (the policy did),
+    with the reason people read and the code machines read."""
     if status not in (MessageStatus.FAILED, MessageStatus.BLOCKED):
         raise ValueError("a message ends failed or blocked")
-    return await _move(conn, message_id, status, failure_reason=reason)
+    return await _move(conn, message_id, status, failure_reason=reason, failure_code=code.value)
 
 
 async def record_try(conn: AsyncConnection, message_id: int, tries: int) -> None:
@@ -386,7 +398,8 @@ async def match_echo(
     status = advance(current, MessageStatus.SENT)
     values: dict[str, Any] = {}
     if current is MessageStatus.FAILED and status is MessageStatus.SENT:
-        values["failure_reason"] = None  # given up as unknown, but it did go out
+        # Given up as unknown, but it did go out.
+        values.update(failure_reason=None, failure_code=None)
     await conn.execute(
         update(messages)
         .where(messages.c.id == message_id)

@@ -125,6 +125,9 @@ channels = Table(
     Column("has_human_agent", Boolean, nullable=False, default=False),
     Column("created_at", Double, nullable=False),
     Column("updated_at", Double, nullable=False),
+    # Removed with its history to be deleted: when that was asked. The `erase` job is working
+    # through it, a batch at a time, and deletes the channel last (`store.removal`).
+    Column("erase_requested_at", Double, nullable=True),
 )
 
 # A channel's own webhook, for a Page connected through the business's own Meta app: by hand
@@ -262,6 +265,14 @@ conversations = Table(
     ),
 )
 
+DELIVERED = "delivered_at IS NOT NULL"
+READ = "read_at IS NOT NULL"
+SENT = "sent_at IS NOT NULL"
+PAGE_INBOX = "author = 'page_inbox'"
+UNSENT = "status IN ('queued', 'failed')"
+"""The predicates of the messages' partial indexes; queries spell them the same, literally
+(as with UNFINISHED_JOBS), so that both databases see the index applies."""
+
 messages = Table(
     "messages",
     metadata,
@@ -276,6 +287,8 @@ messages = Table(
     Column("outgoing", JSON, nullable=True),
     Column("status", String(20), nullable=False),
     Column("failure_reason", Text, nullable=True),
+    # Why it failed or was blocked, for machines (`core.models.FailureCode`); NULL before 0010.
+    Column("failure_code", String(40), nullable=True),
     Column("messaging_type", String(20), nullable=True),
     Column("tag", String(40), nullable=True),
     Column("reply_to_mid", String(255), nullable=True),
@@ -293,6 +306,45 @@ messages = Table(
     Index("ix_messages_conversation", "conversation_id", "id"),
     # A channel's last message in and out (the console's table, the post-setup checklist).
     Index("ix_messages_channel_direction", "channel_id", "direction", "created_at"),
+    # The connection doctor's evidence (`workers.evidence`): a channel's newest receipt, send
+    # and Page Inbox reply, and its replies not sent, each read from the newest end of a
+    # partial index (only rows that have the value), however long the channel's history.
+    Index(
+        "ix_messages_channel_delivered",
+        "channel_id",
+        "delivered_at",
+        sqlite_where=text(DELIVERED),
+        postgresql_where=text(DELIVERED),
+    ),
+    Index(
+        "ix_messages_channel_read",
+        "channel_id",
+        "read_at",
+        sqlite_where=text(READ),
+        postgresql_where=text(READ),
+    ),
+    Index(
+        "ix_messages_channel_sent",
+        "channel_id",
+        "sent_at",
+        sqlite_where=text(SENT),
+        postgresql_where=text(SENT),
+    ),
+    Index(
+        "ix_messages_channel_page_inbox",
+        "channel_id",
+        "created_at",
+        sqlite_where=text(PAGE_INBOX),
+        postgresql_where=text(PAGE_INBOX),
+    ),
+    Index(
+        "ix_messages_channel_unsent",
+        "channel_id",
+        "status",
+        "created_at",
+        sqlite_where=text(UNSENT),
+        postgresql_where=text(UNSENT),
+    ),
 )
 
 worker_heartbeats = Table(

@@ -1,12 +1,13 @@
 """The `doctor` job: each channel re-examined periodically, flagged for the banner when a check
-fails (and the flag cleared once it passes), with a hook to tell people.
+fails (and the flag cleared once it passes), and people told of the change (`notices`, after
+the change commits).
 
 Flags live in the existing `channels.status` / `status_reason` columns. A failing check sets the
 status of the first ✗ in check order (the cause before its consequences); `reconnect_needed`
 also pauses the outbox, exactly as when the send pipeline sets it. A flag is cleared only when
 every check behind it passes again, never on "unknown": a `reconnect_needed` (whoever set it)
 stays until Meta says the token is valid again, and clearing it restarts the paused sends. A
-status the doctor does not own is left alone.
+status the doctor does not own is left alone, but for `bot_failing`, which its flags replace.
 
 The job reads the evidence in one transaction, asks Meta outside any (`loop.Outside`: on SQLite
 a transaction holds the one write lock, hence the intake), and applies the report in a second,
@@ -16,10 +17,6 @@ runs again and asks again.
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
-from typing import Protocol
-
 from sqlalchemy import and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -28,12 +25,13 @@ from frontdesk.store.secrets import Secrets
 from frontdesk.store.tables import channels, jobs
 
 from . import queue, sending
-from .doctor import Check, Doctor, Finding, Report, Verdict
+from .doctor import Doctor
 from .evidence import gather_facts
+from .findings import Check, Finding, Report, Verdict
 from .loop import JobHandler, Outside, PermanentFailure
+from .notices import ChannelAlert, LogNotifier, Notifier, announce
 from .queue import Job
-
-log = logging.getLogger("frontdesk.doctor")
+from .unanswered import BOT_FAILING
 
 DOCTOR = "doctor"
 INTERVAL = 3600.0
@@ -64,57 +62,14 @@ CLEARED_BY = {
 """A flag goes only when all of these checks pass."""
 
 
+OUTRANKED = frozenset({outbox.ACTIVE, BOT_FAILING})
+"""Statuses a failing check replaces and a passing report leaves as they are: a connection
+problem says more than a bot that could not answer, which its own next turn clears."""
+
+
 def _rank(status: str) -> int:
     """Earlier checks' flags outrank later ones'."""
     return next(i for i, check in enumerate(Check) if FLAGS[check] == status)
-
-
-@dataclass(frozen=True)
-class ChannelAlert:
-    """A channel's status changed because of an examination: flagged, or cleared (`active`)."""
-
-    channel_id: int
-    page_id: str
-    page_name: str
-    previous: str
-    status: str
-    reason: str | None
-    report: Report
-
-    @property
-    def cleared(self) -> bool:
-        return self.status == outbox.ACTIVE
-
-
-class Notifier(Protocol):
-    """Where flag changes go beyond the banner (email, a webhook): none is built yet.
-
-    Called inside the job's transaction: an exception undoes the flag and the job is retried,
-    so a change is never recorded without being told.
-    """
-
-    async def notify(self, alert: ChannelAlert) -> None: ...
-
-
-class LogNotifier:
-    """Tells the log: a warning when a channel is flagged, info when it is cleared."""
-
-    async def notify(self, alert: ChannelAlert) -> None:
-        if alert.cleared:
-            log.info(
-                "channel %s (Page %s) is healthy again, was %s",
-                alert.channel_id,
-                alert.page_id,
-                alert.previous,
-            )
-        else:
-            log.warning(
-                "channel %s (Page %s) flagged %s: %s",
-                alert.channel_id,
-                alert.page_id,
-                alert.status,
-                alert.reason,
-            )
 
 
 def banner(finding: Finding) -> str:
@@ -133,16 +88,16 @@ def decide(report: Report, current: str) -> tuple[str, str | None] | None:
             if first is not None and _rank(FLAGS[first.check]) < _rank(current):
                 return FLAGS[first.check], banner(first)
             return None
-    elif current != outbox.ACTIVE:
+    elif current not in OUTRANKED:
         return None  # a status someone else owns
     if first is not None:
         status = FLAGS[first.check]
         return None if status == current else (status, banner(first))
-    return None if current == outbox.ACTIVE else (outbox.ACTIVE, None)
+    return None if current in OUTRANKED else (outbox.ACTIVE, None)
 
 
 class Checkup:
-    """The doctor as a job: examine, flag or clear, tell the notifier, come back later."""
+    """The doctor as a job: examine, flag or clear, have the notifier told, come back later."""
 
     def __init__(
         self,
@@ -155,6 +110,7 @@ class Checkup:
         self.doctor = doctor
         self.secrets = secrets
         self.notifier: Notifier = notifier or LogNotifier()
+        """Told by the `doctor_notice` job, never here (see `notices`)."""
         self.interval = interval
 
     async def check(self, conn: AsyncConnection, channel_id: int, now: float) -> Report | None:
@@ -167,27 +123,28 @@ class Checkup:
         await self.apply(conn, report, now)
         return report
 
-    async def apply(self, conn: AsyncConnection, report: Report, now: float) -> None:
-        """Flag or clear the channel as `report` says, and tell the notifier of a change."""
+    async def apply(self, conn: AsyncConnection, report: Report, now: float) -> ChannelAlert | None:
+        """Flag or clear the channel as `report` says; a change is announced to the notifier
+        once the caller's transaction commits. Returns the change, if any."""
         row = (
             await conn.execute(select(channels.c.status).where(channels.c.id == report.channel_id))
         ).first()
         if row is None:
-            return  # removed while Meta was being asked
+            return None  # removed while Meta was being asked
         current = str(row.status)
         change = decide(report, current)
         if change is None:
-            return
+            return None
         status, reason = change
         await outbox.flag_channel(conn, report.channel_id, status, reason, now)
         if current == outbox.RECONNECT_NEEDED:
             # Meta accepts the token again: what waited while paused goes out now.
             await sending.resume(conn, report.channel_id, now)
-        await self.notifier.notify(
-            ChannelAlert(
-                report.channel_id, report.page_id, report.page_name, current, status, reason, report
-            )
+        alert = ChannelAlert(
+            report.channel_id, report.page_id, report.page_name, current, status, reason, report
         )
+        await announce(conn, alert, now)
+        return alert
 
 
 def doctor_key(channel_id: int) -> str:
@@ -235,6 +192,9 @@ def doctor_job(checkup: Checkup) -> JobHandler:
         async def examine() -> Report:
             return await checkup.doctor.examine(facts, now)
 
-        return Outside(examine, checkup.apply)
+        async def record(conn: AsyncConnection, report: Report, now: float) -> None:
+            await checkup.apply(conn, report, now)
+
+        return Outside(examine, record)
 
     return run

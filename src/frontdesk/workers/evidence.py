@@ -1,16 +1,21 @@
 """What Frontdesk itself saw of a channel, for the doctor: its token, events, failed replies.
 
-Read in the caller's transaction, in a few short queries; nothing here calls Meta.
+Read in the caller's transaction, in a few short queries; nothing here calls Meta. Each query
+reads a bounded number of rows whatever the channel's history: the newest of something is read
+from the newest end of an index on the channel's messages (`store.tables`, the partial indexes
+of the messages that have it), failed and waiting replies from one of just those, at most
+MOST_FAILURES of each.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import LargeBinary, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, LargeBinary, TextClause, and_, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from frontdesk.core.models import FailureCode, MessageStatus
 from frontdesk.messenger import (
     Event,
     MalformedPayload,
@@ -22,7 +27,16 @@ from frontdesk.messenger import (
 from frontdesk.store import hooks, meta_apps
 from frontdesk.store.meta_apps import MetaApp
 from frontdesk.store.secrets import SecretError, Secrets
-from frontdesk.store.tables import channels, messages, webhook_bodies
+from frontdesk.store.tables import (
+    DELIVERED,
+    PAGE_INBOX,
+    READ,
+    SENT,
+    UNSENT,
+    channels,
+    messages,
+    webhook_bodies,
+)
 
 RECENT = 24 * 3600.0
 """Send failures older than this are history, not a finding."""
@@ -32,15 +46,19 @@ POLICY_SCAN = 10_000
 """How many of the newest stored webhook bodies are searched for Meta's policy notices and for
 standby messages. The 50 newest matches (of all Pages) are read: a notice further back, or
 drowned by other Pages' traffic, is missed here, never invented."""
+MOST_FAILURES = 500
+"""Failed replies (and, apart, replies waiting) read at most, newest first."""
 
 
 @dataclass(frozen=True)
 class SendFailure:
     """A reply that failed lately, or one still queued after "try again later" answers."""
 
+    message_id: int
     conversation_id: int
     queued: bool
-    reason: str | None
+    code: FailureCode | None
+    """Why it failed (None: failed before codes were kept, or still queued)."""
     tries: int
     at: float
 
@@ -73,14 +91,14 @@ class Facts:
     """When Messenger last told Frontdesk anything about this Page (message, receipt, echo)."""
     last_sent_at: float | None
     failures: tuple[SendFailure, ...]
-    sent_since: Mapping[int, float]
-    """Conversation → when a reply to it last went out (for failures that were overcome)."""
+    overcome: frozenset[int]
+    """The failed replies (message ids) after which a reply of the same conversation went out."""
     policy: PolicyNotice | None
     last_standby_at: float | None
+    """When a customer's message last came on standby (another app had the conversation)."""
     webhook_key: str | None = None
     """A manually connected channel's own Callback URL key (`/webhooks/messenger/{key}`); its
     `app` is then the channel's own Meta app."""
-    """When a customer's message last came on standby (another app had the conversation)."""
 
 
 async def channel_ids(conn: AsyncConnection, page_id: str | None = None) -> list[int]:
@@ -104,18 +122,16 @@ async def gather_facts(
     if manual is not None:
         app, webhook_key = manual
     mine = messages.c.channel_id == channel_id
-    times = (
-        await conn.execute(
-            select(
-                func.max(case((messages.c.direction == "inbound", messages.c.created_at))),
-                func.max(messages.c.delivered_at),
-                func.max(messages.c.read_at),
-                func.max(case((messages.c.author == "page_inbox", messages.c.created_at))),
-                func.max(messages.c.sent_at),
-            ).where(mine)
+    heard = [
+        t
+        for t in (
+            await _newest(conn, messages.c.created_at, mine, messages.c.direction == "inbound"),
+            await _newest(conn, messages.c.delivered_at, mine, text(DELIVERED)),
+            await _newest(conn, messages.c.read_at, mine, text(READ)),
+            await _newest(conn, messages.c.created_at, mine, text(PAGE_INBOX)),
         )
-    ).one()
-    heard = [t for t in times[:4] if t is not None]
+        if t is not None
+    ]
     failures = await _send_failures(conn, channel_id, now)
     return Facts(
         channel_id=channel_id,
@@ -128,9 +144,9 @@ async def gather_facts(
         page_token=token,
         token_problem=problem,
         last_event_at=max(heard) if heard else None,
-        last_sent_at=times[4],
+        last_sent_at=await _newest(conn, messages.c.sent_at, mine, text(SENT)),
         failures=failures,
-        sent_since=await _sent_since(conn, {f.conversation_id for f in failures}),
+        overcome=await _overcome(conn, failures),
         policy=await _policy_notice(conn, str(row.page_id)),
         last_standby_at=await _last_standby(conn, str(row.page_id)),
         webhook_key=webhook_key,
@@ -159,59 +175,115 @@ def _open_token(secrets: Secrets, sealed: bytes | None) -> tuple[str | None, str
         )
 
 
+async def _newest(
+    conn: AsyncConnection,
+    column: Any,
+    mine: ColumnElement[bool],
+    having: ColumnElement[bool] | TextClause,
+) -> float | None:
+    """The largest `column` among the channel's messages that satisfy `having`: the first row
+    of an index on (channel, ..., column) read from its newest end. `having` is the index's
+    own predicate, spelled as the index spells it, so that both databases use it."""
+    row = (
+        await conn.execute(select(column).where(mine, having).order_by(column.desc()).limit(1))
+    ).first()
+    return None if row is None or row[0] is None else float(row[0])
+
+
+def _code(value: str | None) -> FailureCode | None:
+    try:
+        return None if value is None else FailureCode(value)
+    except ValueError:
+        return None  # a code a later Frontdesk wrote: of no kind this one knows
+
+
 async def _send_failures(
     conn: AsyncConnection, channel_id: int, now: float
 ) -> tuple[SendFailure, ...]:
-    rows = await conn.execute(
-        select(
-            messages.c.conversation_id,
-            messages.c.status,
-            messages.c.failure_reason,
-            messages.c.outgoing,
-            messages.c.created_at,
-        )
+    """Replies that failed in the last RECENT seconds, and replies still waiting after STUCK_TRIES
+    "try later" answers: two ranges of the index of unsent replies, newest first."""
+    columns = (
+        messages.c.id,
+        messages.c.conversation_id,
+        messages.c.status,
+        messages.c.failure_code,
+        messages.c.outgoing,
+        messages.c.created_at,
+    )
+    unsent = and_(messages.c.channel_id == channel_id, text(UNSENT))
+    failed = await conn.execute(
+        select(*columns)
         .where(
-            and_(
-                messages.c.channel_id == channel_id,
-                messages.c.direction == "outbound",
-                or_(
-                    and_(messages.c.status == "failed", messages.c.created_at >= now - RECENT),
-                    messages.c.status == "queued",
-                ),
-            )
+            unsent,
+            messages.c.status == MessageStatus.FAILED.value,
+            messages.c.created_at >= now - RECENT,
         )
-        .order_by(messages.c.id.desc())
-        .limit(500)
+        .order_by(messages.c.created_at.desc())
+        .limit(MOST_FAILURES)
     )
     found = []
-    for row in rows:
-        outgoing = row.outgoing if isinstance(row.outgoing, dict) else {}
-        tries = outgoing.get("tries")
-        tries = tries if isinstance(tries, int) else 0
-        queued = row.status == "queued"
-        if queued and tries < STUCK_TRIES:
-            continue
+    for row in failed:
         found.append(
-            SendFailure(int(row.conversation_id), queued, row.failure_reason, tries, row.created_at)
+            SendFailure(
+                int(row.id),
+                int(row.conversation_id),
+                False,
+                _code(row.failure_code),
+                _tries(row.outgoing),
+                float(row.created_at),
+            )
         )
+    waiting = await conn.execute(
+        select(*columns)
+        .where(unsent, messages.c.status == MessageStatus.QUEUED.value)
+        .order_by(messages.c.created_at.desc())
+        .limit(MOST_FAILURES)
+    )
+    for row in waiting:
+        tries = _tries(row.outgoing)
+        if tries >= STUCK_TRIES:
+            found.append(
+                SendFailure(
+                    int(row.id), int(row.conversation_id), True, None, tries, float(row.created_at)
+                )
+            )
     return tuple(found)
 
 
-async def _sent_since(conn: AsyncConnection, conversation_ids: set[int]) -> dict[int, float]:
-    if not conversation_ids:
-        return {}
-    rows = await conn.execute(
-        select(messages.c.conversation_id, func.max(messages.c.sent_at))
-        .where(
-            and_(
-                messages.c.conversation_id.in_(conversation_ids),
-                messages.c.direction == "outbound",
-                messages.c.sent_at.is_not(None),
+def _tries(outgoing: Any) -> int:
+    tries = outgoing.get("tries") if isinstance(outgoing, dict) else None
+    return tries if isinstance(tries, int) and not isinstance(tries, bool) else 0
+
+
+async def _overcome(conn: AsyncConnection, failures: tuple[SendFailure, ...]) -> frozenset[int]:
+    """The failed replies after which the conversation got a reply out. Per conversation, the
+    newest reply that went out after its earliest recent failure: a range of the conversation's
+    index that starts at that failure (at most RECENT old), not its whole history. Replies of a
+    conversation go out in order, so "after" is by id."""
+    earliest: dict[int, int] = {}
+    for failure in failures:
+        if not failure.queued:
+            first = earliest.get(failure.conversation_id, failure.message_id)
+            earliest[failure.conversation_id] = min(first, failure.message_id)
+    newest_sent: dict[int, int] = {}
+    for conversation_id, first in earliest.items():
+        found = (
+            await conn.execute(
+                select(func.max(messages.c.id)).where(
+                    messages.c.conversation_id == conversation_id,
+                    messages.c.id > first,
+                    messages.c.direction == "outbound",
+                    messages.c.sent_at.is_not(None),
+                )
             )
-        )
-        .group_by(messages.c.conversation_id)
+        ).scalar()
+        if found is not None:
+            newest_sent[conversation_id] = int(found)
+    return frozenset(
+        f.message_id
+        for f in failures
+        if not f.queued and newest_sent.get(f.conversation_id, 0) > f.message_id
     )
-    return {int(row[0]): float(row[1]) for row in rows}
 
 
 async def _bodies_mentioning(conn: AsyncConnection, word: bytes) -> list[bytes]:

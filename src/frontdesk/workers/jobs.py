@@ -38,7 +38,9 @@ from . import (
     botprofile,
     checkup,
     enrich,
+    erase,
     handing,
+    notices,
     presence,
     referrals,
     sending,
@@ -297,6 +299,7 @@ def job_handlers(
         turns.RESUME: turns.resume_job(chosen, caller),
         handing.TIMEOUT: handing.timeout_job(),
         snoozing.WAKE: snoozing.wake_job(),
+        erase.ERASE: erase.erase_job(),
     }
     if sender is not None:
         kinds[sending.SEND] = sending.send_job(sender)
@@ -307,6 +310,7 @@ def job_handlers(
         kinds[enrich.MEDIA] = enrich.media_job(enricher)
     if doctor is not None:
         kinds[checkup.DOCTOR] = checkup.doctor_job(doctor)
+        kinds[notices.NOTICE] = notices.notice_job(doctor.notifier)
     if pusher is not None:
         kinds[botprofile.PUSH] = botprofile.push_job(pusher)
     return kinds

@@ -45,7 +45,7 @@ from typing import Any
 from sqlalchemy import and_, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from frontdesk.core.models import Author, MessageStatus, QuickReply, Reply
+from frontdesk.core.models import Author, FailureCode, MessageStatus, QuickReply, Reply
 from frontdesk.core.policy import Allowed, Blocked, decide
 from frontdesk.messenger import (
     BadRequest,
@@ -187,6 +187,7 @@ async def queue_reply(
             now,
             status=MessageStatus.BLOCKED,
             failure_reason=decision.reason,
+            failure_code=FailureCode(decision.code.value),
             **common,
         )
         log.info("message %s blocked before sending: %s", message_id, decision.code.value)
@@ -309,7 +310,7 @@ def send_job(sender: Sender) -> JobHandler:
             step = await _settle_unknown(conn, item, item.attempt_started, key, now)
         elif channel.status == REMOVED:
             # Its token is gone on purpose: nothing to reconnect, nothing will ever go out.
-            await _fail(conn, item, CHANNEL_REMOVED)
+            await _fail(conn, item, CHANNEL_REMOVED, FailureCode.CHANNEL_REMOVED)
             step = _Step.DONE
         else:
             ready = await _prepare(conn, sender, channel, item, key, now)
@@ -346,7 +347,9 @@ async def _prepare(
     """Everything decided before calling Meta: the policy (again), the token, the pacing."""
     decision = _decide(item.author, item.last_user_at, now, channel.has_human_agent)
     if isinstance(decision, Blocked):
-        await outbox.record_failure(conn, item.id, MessageStatus.BLOCKED, decision.reason)
+        await outbox.record_failure(
+            conn, item.id, MessageStatus.BLOCKED, decision.reason, FailureCode(decision.code.value)
+        )
         log.info("message %s blocked at send time: %s", item.id, decision.code.value)
         return _Step.DONE
     token = await _page_token(conn, sender.secrets, channel, now)
@@ -410,17 +413,22 @@ async def _record(
     if isinstance(answer, UserUnreachable):
         why = unreachable(answer)
         await outbox.mark_unreachable(conn, item.contact_id, why)
-        await _fail(conn, item, f"Not delivered: {why}")
+        await _fail(conn, item, f"Not delivered: {why}", failure_code(answer))
     elif isinstance(answer, WindowClosed):
-        await _fail(conn, item, WINDOW_CLOSED)
+        await _fail(conn, item, WINDOW_CLOSED, failure_code(answer))
     elif isinstance(answer, PermissionProblem):
         if answer.page_restricted:
             await outbox.flag_channel(conn, channel.id, outbox.RESTRICTED, RESTRICTED_PAGE, now)
-        await _fail(conn, item, permission_problem(answer))
+        await _fail(conn, item, permission_problem(answer), failure_code(answer))
     elif isinstance(answer, BadRequest):
-        await _fail(conn, item, f"Not sent: Messenger does not accept this message: {answer}")
+        await _fail(
+            conn,
+            item,
+            f"Not sent: Messenger does not accept this message: {answer}",
+            failure_code(answer),
+        )
     elif isinstance(answer, GraphError):  # no other kind exists today; it must still end visibly
-        await _fail(conn, item, f"Not sent: {answer}")
+        await _fail(conn, item, f"Not sent: {answer}", failure_code(answer))
     else:
         await outbox.record_sent(
             conn,
@@ -447,13 +455,15 @@ async def _settle_unknown(
     if now < settle_at:
         await _retry_at(conn, key, item.conversation_id, settle_at, page_wide=None)
         return _Step.WAITING
-    await _fail(conn, item, OUTCOME_UNKNOWN)
+    await _fail(conn, item, OUTCOME_UNKNOWN, FailureCode.OUTCOME_UNKNOWN)
     return _Step.DONE
 
 
-async def _fail(conn: AsyncConnection, item: outbox.Outgoing, reason: str) -> None:
-    await outbox.record_failure(conn, item.id, MessageStatus.FAILED, reason)
-    log.info("message %s failed: %s", item.id, reason)
+async def _fail(
+    conn: AsyncConnection, item: outbox.Outgoing, reason: str, code: FailureCode
+) -> None:
+    await outbox.record_failure(conn, item.id, MessageStatus.FAILED, reason, code)
+    log.info("message %s failed (%s): %s", item.id, code.value, reason)
 
 
 async def _page_token(
@@ -492,6 +502,7 @@ async def _try_later(
             item,
             f'Not sent: Messenger kept answering "try again later" ({tries} tries). '
             f"Last answer: {err}",
+            FailureCode.TRY_LATER,
         )
         return _Step.DONE
     delay = err.retry_after if err.retry_after else queue.backoff(tries)
@@ -593,6 +604,26 @@ def unreachable(err: UserUnreachable) -> str:
         if number in _UNREACHABLE:
             return f"{_UNREACHABLE[number]} ({_codes(err)})."
     return f"Messenger says this person can't be messaged ({_codes(err)})."
+
+
+def failure_code(err: GraphError) -> FailureCode:
+    """The code stored with a message Meta refused, from the typed error (never its text)."""
+    if isinstance(err, PermissionProblem):
+        if err.dev_mode:
+            return FailureCode.DEV_MODE
+        if err.page_restricted:
+            return FailureCode.PAGE_RESTRICTED
+        if err.thread_owned_elsewhere:
+            return FailureCode.THREAD_ELSEWHERE
+        return FailureCode.PERMISSION
+    kinds: tuple[tuple[type[GraphError], FailureCode], ...] = (
+        (TokenBroken, FailureCode.TOKEN_BROKEN),
+        (UserUnreachable, FailureCode.USER_UNREACHABLE),
+        (WindowClosed, FailureCode.WINDOW_CLOSED),
+        (BadRequest, FailureCode.BAD_REQUEST),
+        (RetryLater, FailureCode.TRY_LATER),
+    )
+    return next((code for kind, code in kinds if isinstance(err, kind)), FailureCode.OTHER)
 
 
 def permission_problem(err: PermissionProblem) -> str:

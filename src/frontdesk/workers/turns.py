@@ -48,7 +48,7 @@ from frontdesk.store import bots, outbox
 from frontdesk.store import conversations as store
 from frontdesk.store import memory as remembered
 
-from . import handing, queue, sending
+from . import handing, queue, sending, unanswered
 from .loop import JobHandler, Outside
 from .queue import Job
 from .webcall import WebCaller
@@ -79,7 +79,9 @@ def handler_for(link: LinkKind, handlers: Mapping[LinkKind, Handler]) -> Handler
 
 
 async def bot_for(conn: AsyncConnection, channel_id: int) -> Bot | None:
-    """The channel's bot as it is now, compiled; None when it has none (or it cannot run)."""
+    """The channel's bot as it is now, compiled; None when it has none. Raises BotInvalid when
+    its version cannot run (saved versions were valid when saved; only a stricter Frontdesk
+    makes one invalid)."""
     running = await bots.running(conn, channel_id)
     if running is None:
         return None
@@ -88,12 +90,7 @@ async def bot_for(conn: AsyncConnection, channel_id: int) -> Bot | None:
     if bot is not None:
         _COMPILED.move_to_end(digest)
         return bot
-    try:
-        bot = build(await bots.definition(conn, version_id), digest)
-    except BotInvalid as err:
-        # Saved versions were valid when saved; only a stricter Frontdesk makes one invalid.
-        log.error("bot version %s of channel %s cannot run: %s", version_id, channel_id, err)
-        return None
+    bot = build(await bots.definition(conn, version_id), digest)
     _COMPILED[digest] = bot
     if len(_COMPILED) > _COMPILED_MOST:
         _COMPILED.popitem(last=False)
@@ -119,6 +116,14 @@ async def take_turn(
     if link in REMEMBERING:
         memory = await remembered.load(conn, thread.conversation_id, thread.contact_id)
     history = await store.history(conn, thread.conversation_id, before, HISTORY)
+    bot = None
+    if link is LinkKind.RULES:
+        try:
+            bot = await bot_for(conn, channel.id)
+        except BotInvalid as err:
+            why = unanswered.invalid(err)
+            await unanswered.could_not_answer(conn, channel, thread, why, now)
+            return
     turn = Turn(
         channel_id=str(channel.id),
         conversation_id=str(thread.conversation_id),
@@ -127,21 +132,24 @@ async def take_turn(
         history=tuple(HistoryLine(author, text) for author, text in history),
         now=datetime.fromtimestamp(now, UTC),
         memory=memory,
-        bot=await bot_for(conn, channel.id) if link is LinkKind.RULES else None,
+        bot=bot,
         resumed=resumed,
     )
     try:
         outcome = await handler.handle(turn)
-    except Exception:
+    except Exception as err:
         # The protocol's contract: an exception means "no answer this time". The message is
-        # stored and shows in the inbox; the traceback goes to the log.
+        # stored and shows in the inbox, with a line saying why; the traceback goes to the log.
         log.exception(
             "the %s handler failed on conversation %s; no answer this time",
             link.value,
             thread.conversation_id,
         )
+        why = unanswered.crashed(link.value, err)
+        await unanswered.could_not_answer(conn, channel, thread, why, now)
         return
     await apply(conn, channel, thread, link, outcome, handoff, now)
+    await unanswered.answered(conn, channel, now)
 
 
 async def apply(

@@ -31,7 +31,7 @@ from frontdesk.emulator.app import build_meta
 from frontdesk.emulator.app import create_app as create_emulator_app
 from frontdesk.settings import Settings
 from frontdesk.store.migrate import upgrade
-from frontdesk.workers.doctor import REQUIRED_FIELDS
+from frontdesk.workers.examination import REQUIRED_FIELDS
 
 pytestmark = pytest.mark.browser
 

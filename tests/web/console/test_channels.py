@@ -8,14 +8,14 @@ import re
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from frontdesk.core.handoff import HandoffStage
 from frontdesk.core.people import Role
 from frontdesk.store import conversations as store
-from frontdesk.store.tables import channels, conversations, messages
+from frontdesk.store.tables import channels, conversations, jobs, messages
 from frontdesk.web.botfile import load
-from frontdesk.workers import botprofile
+from frontdesk.workers import botprofile, erase
 
 from .conftest import ADMIN, APP_ID, CHLOE, JOAO, LISBON, ORIGIN, Browser, Wired, csrf_of
 from .test_connect import choose, text_of
@@ -239,11 +239,37 @@ async def test_remove_with_history_deleted_and_the_app_already_gone(wired: Wired
         f"/channels/{channel_id}/remove", {"csrf_token": csrf_of(form.text), "history": "delete"}
     )
     assert done.status_code == 200, done.text
-    assert "had already been removed from the Page" in text_of(done.text)
+    said = text_of(done.text)
+    assert "had already been removed from the Page" in said
+    assert "are being deleted, in the background" in said
+    # The request only marked it: the worker deletes the history, a batch at a time.
+    row = await channel(wired, channel_id)
+    assert (row["status"], row["page_token"]) == ("removed", None)
+    assert row["erase_requested_at"] is not None
+    async with wired.engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(messages))).scalar() == 1
+    assert "Removed, history being deleted" in text_of((await browser.get("/")).text)
+    page = text_of((await browser.get(f"/channels/{channel_id}")).text)
+    assert "Removed, history being deleted" in page
+    assert "Reconnect" not in page
+    # Connecting it again waits until the history is gone.
+    back = await wired.facebook(browser, pages=(LISBON,))
+    await choose(wired, browser, back.headers["location"], LISBON)
+    assert (await channel(wired, channel_id))["status"] == "removed"
+    # Had the job given up (dead), removing it again goes on deleting, whatever is chosen.
+    async with wired.engine.begin() as conn:
+        await conn.execute(update(jobs).where(jobs.c.kind == erase.ERASE).values(state="dead"))
+    form = await browser.get(f"/channels/{channel_id}/remove")
+    again = await browser.post(
+        f"/channels/{channel_id}/remove", {"csrf_token": csrf_of(form.text), "history": "keep"}
+    )
+    assert again.status_code == 200, again.text
+    await wired.settle()
     async with wired.engine.connect() as conn:
         for table in (channels, conversations, messages):
             assert (await conn.execute(select(func.count()).select_from(table))).scalar() == 0
-    # Connecting it again starts afresh (Facebook gives the app the Page again).
+    assert "history being deleted" not in text_of((await browser.get("/")).text)
+    # Then connecting it again starts afresh (Facebook gives the app the Page again).
     back = await wired.facebook(browser, pages=(LISBON,))
     await choose(wired, browser, back.headers["location"], LISBON)
     async with wired.engine.connect() as conn:

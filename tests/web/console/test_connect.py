@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from frontdesk.core.people import Role
 from frontdesk.store.tables import channels, page_logins
-from frontdesk.workers.doctor import REQUIRED_FIELDS
+from frontdesk.workers.examination import REQUIRED_FIELDS
 
 from .conftest import (
     ADMIN,

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from frontdesk.messenger import sign
 from frontdesk.store.tables import channel_hooks, channels, jobs, messages, webhook_bodies
-from frontdesk.workers.doctor import REQUIRED_FIELDS
+from frontdesk.workers.examination import REQUIRED_FIELDS
 
 from .conftest import (
     ADMIN,

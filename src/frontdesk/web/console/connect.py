@@ -38,6 +38,9 @@ from .onboarding import ConnectFailed
 from .pages import redirect
 
 log = logging.getLogger("frontdesk.console")
+ERASING = (
+    "This Page's history is still being deleted from Frontdesk: connect it again in a few minutes."
+)
 
 CALLBACK = "/channels/connect/callback"
 STALE = 120.0
@@ -377,6 +380,8 @@ async def next_page(console: Console, ask: Ask) -> Response:
             )
         if held is not None and held.workspace_id not in (None, user.workspace_id):
             raise ConnectFailed("saved", onboarding.ELSEWHERE)
+        if held is not None and held.erasing:
+            raise ConnectFailed("saved", ERASING)
         graph = onboarding.graph_for(console.http, app)
         account = await onboarding.page_token(graph, user_token, page_id)
         steps.append("page_token")
@@ -443,6 +448,8 @@ async def save_channel(
     held = (await channel_store.holders(conn, [page_id])).get(page_id)
     if held is not None and held.workspace_id not in (None, workspace_id):
         raise ConnectFailed("saved", onboarding.ELSEWHERE)
+    if held is not None and held.erasing:
+        raise ConnectFailed("saved", ERASING)
     if held is None:
         try:
             async with conn.begin_nested():

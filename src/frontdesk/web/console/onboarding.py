@@ -26,7 +26,7 @@ from frontdesk.messenger import (
 )
 from frontdesk.store.logins import PageOffer
 from frontdesk.store.meta_apps import MetaApp
-from frontdesk.workers.doctor import REQUIRED_FIELDS, REQUIRED_PERMISSIONS
+from frontdesk.workers.examination import REQUIRED_FIELDS, REQUIRED_PERMISSIONS
 
 SCOPE = (*REQUIRED_PERMISSIONS, "pages_read_engagement")
 """What the Login dialog asks for: what the doctor checks, and reading the Page's state."""

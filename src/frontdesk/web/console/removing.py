@@ -1,6 +1,7 @@
 """Removing a Page from the workspace: the app is unsubscribed from the Page (a Page that is
-already gone from the app is fine), its token is deleted, its history kept or deleted as the
-person chooses, and the page then says what is left to do on Meta's side.
+already gone from the app is fine), its token is deleted, its history kept or deleted (by the
+worker, in the background) as the person chooses, and the page then says what is left to do on
+Meta's side.
 
 Meta is asked with no transaction open. When Meta cannot be reached, nothing is removed unless
 the person asks to remove it anyway (the Page then stays subscribed on Meta until they remove
@@ -19,7 +20,7 @@ from frontdesk.store.channels import REMOVED, ChannelSummary
 from frontdesk.store.meta_apps import MetaApp
 from frontdesk.store.secrets import SecretError
 from frontdesk.web.access import access_channel
-from frontdesk.workers import checkup
+from frontdesk.workers import checkup, erase
 
 from .context import Ask, Console
 from .onboarding import quote
@@ -29,6 +30,7 @@ log = logging.getLogger("frontdesk.console")
 HISTORY = ("keep", "delete")
 QUEUED_REASON = "The Page was removed from Frontdesk before this reply was sent."
 REMOVED_REASON = "Removed from the workspace; its conversations are kept."
+ERASING_REASON = "Removed from the workspace; its conversations are being deleted."
 
 
 async def _channel(console: Console, ask: Ask) -> ChannelSummary:
@@ -102,10 +104,15 @@ async def remove(console: Console, ask: Ask) -> Response:
     async with console.engine.begin() as conn:
         await removal.fail_queued(conn, channel.id, QUEUED_REASON)
         await removal.cancel_waiting_jobs(conn, checkup.DOCTOR, checkup.doctor_key(channel.id))
+        if channel.erasing:
+            history = "delete"  # half deleted already: deleting goes on (the job, started again)
         if history == "keep":
             await removal.mark_removed(conn, channel.id, REMOVED_REASON, now)
         else:
-            await removal.delete_channel(conn, channel.id)
+            # Deleted in the background, a batch at a time (`workers.erase`): a long history
+            # would hold the request, and on SQLite every other writer, for as long.
+            await removal.mark_removed(conn, channel.id, ERASING_REASON, now, erase=True)
+            await erase.start(conn, channel.id, now)
     log.info("channel %s removed (%s, history %s)", channel.id, said, history)
     return ask.render(
         console,

@@ -19,7 +19,9 @@ STATUS_WORDS = {
     "development_mode": "App in development mode",
     "no_events": "No events",
     "send_failing": "Replies failing",
+    "bot_failing": "Bot not answering",
     REMOVED: "Removed, history kept",
+    "erasing": "Removed, history being deleted",
     "waiting": "Waiting for Meta",
 }
 LINK_WORDS = {
@@ -67,7 +69,9 @@ def row(
     status = channel.status
     last_in = activity.last_in
     words = STATUS_WORDS.get(status, status.replace("_", " ").capitalize())
-    if status == "no_events" and last_in is not None:
+    if channel.erasing:
+        status, words = "erasing", STATUS_WORDS["erasing"]
+    elif status == "no_events" and last_in is not None:
         words = f"No events for {hours(now - last_in.at)} hours"
     elif status == ACTIVE:
         if own is not None and own.via == hooks.MANUAL and not own.verified:
