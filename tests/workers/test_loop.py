@@ -150,8 +150,10 @@ async def test_a_worker_stopped_mid_batch_leaves_every_job_of_it_ready(
         if job.payload["n"] == 2:
             raise asyncio.CancelledError
 
+    # All three in one batch whatever the machine's speed (no time limit to cut it short).
+    dying = Worker(engine, {"record": dies_on_two}, clock=lambda: NOW, batch_seconds=60)
     with pytest.raises(asyncio.CancelledError):
-        await Worker(engine, {"record": dies_on_two}, clock=lambda: NOW).run_until_idle()
+        await dying.run_until_idle()
     assert await states(engine) == [("ready", 0, None)] * 3
     assert await effects(engine) == set()
     assert await Worker(engine, {"record": record}, clock=lambda: NOW).run_until_idle() == 3

@@ -68,10 +68,24 @@ CALLS_PER_LANE = 16
 
 @dataclass
 class _Batch:
-    """What one transaction ran: jobs done in it, and jobs whose work goes on outside it."""
+    """What one transaction ran: jobs done in it, jobs whose work goes on outside it, and how
+    many answers of earlier calls it recorded."""
 
     done: list[Job]
     outside: list[tuple[Job, Outside[Any]]]
+    recorded: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.done or self.outside or self.recorded)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """What a call outside answered, waiting for the next batch to record it."""
+
+    job: Job
+    outside: Outside[Any]
+    result: Any
 
 
 class Worker:
@@ -127,6 +141,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._lapsed_checked = -math.inf
         self._calls: set[asyncio.Task[None]] = set()
+        self._answers: list[_Answer] = []
         self.processed = 0
         self.failed = 0
         self._turn: contextlib.AbstractAsyncContextManager[Any] = (
@@ -167,6 +182,9 @@ class Worker:
             await asyncio.gather(*lanes, return_exceptions=True)
             if self._calls:
                 await asyncio.gather(*self._calls, return_exceptions=True)
+            answers, self._answers = self._answers, []
+            for answer in answers:
+                await self._record_alone(answer)
             for chore in (beat, tidy):
                 chore.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -193,7 +211,7 @@ class Worker:
                 call = asyncio.create_task(self._go_outside(job, outside), name=f"job-{job.id}")
                 self._calls.add(call)
                 call.add_done_callback(self._calls.discard)
-            if ran.done or ran.outside:
+            if ran:
                 # Between two transactions, let the rest of the process in (in `frontdesk
                 # serve`: the intake's requests and its commit).
                 await asyncio.sleep(0)
@@ -210,25 +228,31 @@ class Worker:
             ran = await self._run_batch()
             if ran.outside:
                 await asyncio.gather(*(self._go_outside(job, out) for job, out in ran.outside))
-            if not ran.done and not ran.outside:
+            if not ran:
                 return done
             done += len(ran.done) + len(ran.outside)
 
     async def _run_batch(self) -> _Batch:
-        """Pick runnable jobs and run them in one transaction, until BATCH_JOBS or
-        `batch_seconds`; a job that raises sends the batch to `_one_by_one`."""
+        """In one transaction: record the answers of calls made since the last batch, then
+        pick runnable jobs and run them, until BATCH_JOBS or `batch_seconds`. Should anything
+        raise, everything is done again one per transaction (`_one_by_one`), so that only what
+        failed fails."""
         now = self.clock()
         # Lapsed leases (a dead worker's calls to Meta) are looked for a few times per lease,
         # not in every batch: one query less.
         lapsed = now - self._lapsed_checked >= self.lease / LAPSED_CHECKS
+        answers, self._answers = self._answers, []
         tried: list[Job] = []
         try:
             async with self._transaction() as conn:
+                for answer in answers:
+                    await answer.outside.record(conn, answer.result, self.clock())
+                await queue.complete_many(conn, [a.job for a in answers], self.id, self.clock())
                 picked = await queue.pick(conn, now, limit=self._pick, lapsed=lapsed)
                 if lapsed:
                     self._lapsed_checked = now
                 started = time.perf_counter()
-                ran = _Batch([], [])
+                ran = _Batch([], [], len(answers))
                 for job in picked:
                     if tried and time.perf_counter() - started > self.batch_seconds:
                         break  # the rest stay ready for the next batch
@@ -247,40 +271,53 @@ class Worker:
                     conn, [job for job, _ in ran.outside], self.id, settled + self.lease
                 )
         except Exception:
-            if not tried:
+            if not tried and not answers:
                 raise  # the batch itself failed (the database), not one of its jobs
-            # Rolled back, every job's effects with it: run them again one per transaction,
-            # so that only the failing one fails.
-            return await self._one_by_one(tried)
-        self.processed += len(ran.done)
+            # Rolled back, every job's effects with it.
+            return await self._one_by_one(answers, tried)
+        self.processed += len(ran.done) + len(answers)
         if len(tried) == self._pick:
             self._pick = min(self.batch, self._pick * 2)  # all ran in time: take more
         elif len(tried) < len(picked):
             self._pick = max(1, len(tried) + 1)  # the time ran out first
         return ran
 
-    async def _one_by_one(self, tried: list[Job]) -> _Batch:
-        async with self._transaction() as conn:
-            claimed = await queue.claim_ids(
-                conn, self.id, [job.id for job in tried], self.clock(), lease=self.lease
-            )
-        for job in claimed:
-            await self._run_job(job)
+    async def _one_by_one(self, answers: list[_Answer], tried: list[Job]) -> _Batch:
+        for answer in answers:
+            await self._record_alone(answer)
+        claimed: list[Job] = []
+        if tried:
+            async with self._transaction() as conn:
+                claimed = await queue.claim_ids(
+                    conn, self.id, [job.id for job in tried], self.clock(), lease=self.lease
+                )
+            for job in claimed:
+                await self._run_job(job)
         # Counted as done: the loop goes on at once (the next job of a key may be runnable).
-        return _Batch(claimed, [])
+        return _Batch(claimed, [], len(answers))
 
     async def _go_outside(self, job: Job, outside: Outside[Any]) -> None:
-        """A batch's job that calls Meta: the call, then its record in a transaction."""
+        """A batch's job that calls Meta: the call, with no transaction open; its answer is
+        recorded by the next batch, in that batch's transaction."""
         try:
             result = await outside.call()
-            async with self._transaction() as conn:
-                await outside.record(conn, result, self.clock())
-                await queue.complete(conn, job, self.id, self.clock())
-            self.processed += 1
-            # The next job of this conversation may be runnable now: look at once.
-            self._wake.set()
         except Exception as err:
             await self._failed(job, err)
+            return
+        self._answers.append(_Answer(job, outside, result))
+        # The answer waits for a batch, and then the next job of this conversation is runnable.
+        self._wake.set()
+
+    async def _record_alone(self, answer: _Answer) -> None:
+        """Record one call's answer in a transaction of its own."""
+        try:
+            async with self._transaction() as conn:
+                await answer.outside.record(conn, answer.result, self.clock())
+                await queue.complete(conn, answer.job, self.id, self.clock())
+            self.processed += 1
+            self._wake.set()
+        except Exception as err:
+            await self._failed(answer.job, err)
 
     async def _run_job(self, job: Job) -> None:
         """One claimed job in a transaction of its own (and its call outside, if any)."""

@@ -278,6 +278,28 @@ _COMPLETE = (
 )
 
 
+_COMPLETE_MANY = (
+    update(jobs)
+    .where(
+        and_(
+            jobs.c.id.in_(_IDS_PARAM),
+            jobs.c.state == "running",
+            jobs.c.locked_by == bindparam("worker"),
+        )
+    )
+    .values(state="done", finished_at=bindparam("now"), locked_until=None)
+)
+
+
+async def complete_many(conn: AsyncConnection, held: list[Job], worker: str, now: float) -> None:
+    """Mark done the jobs `worker` holds among `held` (one whose lease was lost stays with the
+    worker that took it over)."""
+    if held:
+        await conn.execute(
+            _COMPLETE_MANY, {"ids": [j.id for j in held], "worker": worker, "now": now}
+        )
+
+
 async def complete(conn: AsyncConnection, job: Job, worker: str, now: float) -> bool:
     """Mark done; False when the lease was lost (another worker owns the job now)."""
     result = await conn.execute(_COMPLETE, {"job_id": job.id, "worker": worker, "now": now})
