@@ -15,13 +15,13 @@ from sqlalchemy import select, update
 from frontdesk.core.models import Author, Reply
 from frontdesk.core.people import Role
 from frontdesk.store import conversations as store
-from frontdesk.store import notes, outbox
+from frontdesk.store import notes, outbox, removal
 from frontdesk.store.media import MediaStore
-from frontdesk.store.tables import contacts, conversations, jobs
+from frontdesk.store.tables import contacts, conversations, jobs, messages
 from frontdesk.web.console.files import signature
 from frontdesk.workers import sending
 
-from .conftest import Browser, Site
+from .conftest import Browser, Site, csrf_of
 
 pytestmark = pytest.mark.db
 
@@ -272,6 +272,30 @@ async def test_opening_a_conversation_reads_it_and_tells_messenger_once(shop: Sh
             await conn.execute(select(jobs.c.payload).where(jobs.c.kind == "sender_action"))
         ).all()
     assert [row.payload["action"] for row in seen] == ["mark_seen"]
+
+
+async def test_a_tab_left_open_on_a_deleted_conversation_never_reaches_the_next_one(
+    shop: Shop,
+) -> None:
+    """A channel removed with its history while one of its conversations is open: the tab's
+    forms must not reach the next conversation made (SQLite would give it the same id)."""
+    site = shop.site
+    joao = await say(site, shop.channel_id, "p-joao", "Olá", name="João")
+    page = (await shop.morgan.get(f"/inbox/{joao.conversation_id}")).text
+    async with site.engine.begin() as conn:
+        await removal.delete_channel(conn, shop.channel_id)
+    chloe = await say(site, shop.other_channel_id, "p-chloe", "Bonjour", name="Chloé")
+    assert chloe.conversation_id != joao.conversation_id
+    stale = await shop.morgan.post(
+        f"/inbox/{joao.conversation_id}/reply",
+        {"csrf_token": csrf_of(page), "text": "Your refund is approved, João."},
+    )
+    assert stale.status_code == 404
+    async with site.engine.connect() as conn:
+        outbound = (
+            await conn.execute(select(messages.c.text).where(messages.c.direction == "outbound"))
+        ).all()
+    assert outbound == []
 
 
 async def test_a_long_transcript_pages_back_from_the_newest(shop: Shop) -> None:
