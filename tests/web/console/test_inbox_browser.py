@@ -76,6 +76,10 @@ def test_a_customer_writes_and_the_open_inbox_shows_it_live(browser: Browser, st
     row(page, "João Pereira").get_by_role("link").click()
     transcript = page.locator("#transcript")
     expect(transcript).to_contain_text("Olá! Where is my order?")
+    # Shown, so read: the page's script says so (the page itself, a GET, changes nothing).
+    expect(page.get_by_role("button", name="Mark as read")).to_have_count(0)
+    expect(row(page, "João Pereira")).not_to_contain_text("Unread")
+    expect(row(page, "Chloé Martin")).to_contain_text("Unread: 1")
     expect(page.locator("#window")).to_contain_text(re.compile(r"Replies allowed for 2[34] h"))
     stage.say("Are you there?", person=JOAO)
     expect(transcript).to_contain_text("Are you there?")  # the open conversation, live too

@@ -1,6 +1,7 @@
 """The composer's forms: a reply (with quick replies, or a `/shortcut` canned response), a file,
-a private note, a failed message sent again; and the page script's quiet calls, "typing…" and
-"seen". Each form goes back to the conversation, where the message appears with how it went.
+a private note, a failed message sent again; "seen" (the messages read, and Messenger told),
+which the page's script sends once the conversation is in view; and "typing…". Each form goes
+back to the conversation, where the message appears with how it went.
 
 A page with the script sends these forms with fetch() and stays where it is (a 303 means done;
 a 4xx carries the page with the problem next to the composer). Without the script they are
@@ -125,7 +126,10 @@ async def typing(box: Inbox, console: Console, ask: Ask) -> Response:
 
 
 async def seen(box: Inbox, console: Console, ask: Ask) -> Response:
+    """The agent looks at the conversation: its messages are read, and Messenger is told the
+    Page saw them (once, however often the page says so). The page's script sends this when
+    the page is shown; without the script, the "Mark as read" button does."""
     async with console.engine.begin() as conn:
         ref = await access_conversation(conn, ask.user, ask.request.path_params["conversation_id"])
         await acting.seen(conn, ref.id, ref.channel_id, console.clock())
-    return Response(status_code=NO_CONTENT, headers=SECURITY_HEADERS)
+    return _back(ref.id)

@@ -156,6 +156,7 @@ def console_routes(console: Console) -> list[BaseRoute]:
         page("/channels/{channel_id:int}/remove", removing.show, methods=["GET"]),
         page("/channels/{channel_id:int}/remove", removing.remove, methods=["POST"]),
         page("/channels/{channel_id:int}/doctor", checks.show, methods=["GET"]),
+        page("/channels/{channel_id:int}/doctor", checks.run, methods=["POST"]),
         page("/channels/connect", connect.start, methods=["GET"]),
         page("/channels/connect/facebook", connect.facebook, methods=["GET"]),
         page("/channels/connect/callback", connect.callback, methods=["GET"]),

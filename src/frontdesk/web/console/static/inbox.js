@@ -302,11 +302,42 @@
     if (answer.type !== "opaqueredirect" && !answer.ok) showProblem(form, await answer.text());
   });
 
-  // New messages while the agent looks at the conversation: read, and "seen" on Messenger.
-  handlers.change.push((change) => {
-    if (change.k === "inbound" && change.c === conversation && document.visibilityState === "visible") {
-      post(`/inbox/${conversation}/seen`, new URLSearchParams({ csrf_token: csrf() })).catch(report);
+  // The conversation in view is read, and "seen" on Messenger: when the page is shown (not
+  // when it loads in a background tab), when it comes back into view with unread messages
+  // (the "Mark as read" button is there), and as new messages arrive while it is looked at.
+  // Only a POST does it: showing a page (a GET) changes nothing.
+  let seenSending = false;
+  let seenAgain = false;  // a message came while "seen" was on its way: say it once more
+  async function markSeen() {
+    if (!conversation || document.visibilityState !== "visible") return;
+    if (seenSending) {
+      seenAgain = true;
+      return;
     }
+    seenSending = true;
+    try {
+      const answer = await post(`/inbox/${conversation}/seen`, new URLSearchParams({ csrf_token: csrf() }));
+      if (answer.type !== "opaqueredirect" && !answer.ok) throw new Error(`seen: HTTP ${answer.status}`);
+      // The live stream says so too, but it may not be connected yet on a page just opened.
+      refreshList();
+      await refreshParts();
+    } catch (err) {
+      report(err);
+    } finally {
+      seenSending = false;
+      if (seenAgain) {
+        seenAgain = false;
+        markSeen();
+      }
+    }
+  }
+  function markSeenIfUnread() {
+    if ($("mark-read")) markSeen();
+  }
+  document.addEventListener("visibilitychange", markSeenIfUnread);
+  window.addEventListener("focus", markSeenIfUnread);
+  handlers.change.push((change) => {
+    if (change.k === "inbound" && change.c === conversation) markSeen();
   });
   // --- notifications: a conversation waiting for a person, a new message in mine ------------
   const notifyButton = $("notify-on");
@@ -374,6 +405,7 @@
   localize(document);
   toBottom();
   setUpComposer();
+  markSeenIfUnread();
   listen();
   window.frontdeskInbox = { conversation, me, handlers, refreshList, refreshParts, fragment, localize, report, toBottom, post, csrf };
 })();
