@@ -218,8 +218,8 @@ async def test_a_file_goes_from_its_signed_address_and_shows_in_place(team: Agen
             413,
         ),
         ({"content-type": "application/json"}, b"{}", 400),
-        # Nothing readable in it, so no token either.
-        ({"content-type": "multipart/form-data; boundary=x"}, b"--x\r\nbroken", 403),
+        # Cut short: refused as unreadable.
+        ({"content-type": "multipart/form-data; boundary=x"}, b"--x\r\nbroken", 400),
     ],
 )
 async def test_an_upload_that_cannot_be_a_file_is_refused(

@@ -19,11 +19,11 @@ from frontdesk.store import canned, notes
 from frontdesk.web.access import access_conversation
 from frontdesk.workers import agent as acting
 
+from . import uploads
 from .context import Ask, Console
 from .files import public_url
 from .inbox import Inbox, show
 from .pages import SECURITY_HEADERS, redirect
-from .uploads import Uploaded
 
 QUICK_REPLIES_LIMIT = 1000
 _SHORTCUT = re.compile(r"/([a-z0-9][a-z0-9_-]{0,29})")
@@ -86,19 +86,23 @@ async def note(box: Inbox, console: Console, ask: Ask) -> Response:
 
 
 async def upload(box: Inbox, console: Console, ask: Ask) -> Response:
-    """A file the agent sends: Meta fetches it from its signed address (`files.py`)."""
+    """A file the agent sends: Meta fetches it from its signed address (`files.py`). The gate
+    has read it (after the form's token); it is kept only once the conversation is known to be
+    the agent's, and outside any transaction (keeping waits for the disk)."""
     conversation_id = ask.request.path_params["conversation_id"]
-    sent: Uploaded | None = getattr(ask.request.state, "upload", None)
+    file = uploads.received(ask.request)
     async with console.engine.begin() as conn:
-        ref = await access_conversation(conn, ask.user, conversation_id)
-        if sent is not None:
-            url = public_url(box, console.config.public_url, sent.sha256, sent.name)
-            message = Reply(attachment=Attachment(sent.kind, url=url))  # type: ignore[arg-type]
-            kept = [{"type": sent.kind, "url": url, "stored": sent.stored()}]
-            await acting.reply(conn, ref.id, agent_of(ask), message, console.clock(), stored=kept)
-    if sent is None:
+        await access_conversation(conn, ask.user, conversation_id)
+    if file is None:
         ask.form.fail("file", "Choose a file to send.")
         return await show(box, console, ask, conversation_id, 400)
+    sent = await file.keep()
+    async with console.engine.begin() as conn:
+        ref = await access_conversation(conn, ask.user, conversation_id)
+        url = public_url(box, console.config.public_url, sent.sha256, sent.name)
+        message = Reply(attachment=Attachment(sent.kind, url=url))  # type: ignore[arg-type]
+        kept = [{"type": sent.kind, "url": url, "stored": sent.stored()}]
+        await acting.reply(conn, ref.id, agent_of(ask), message, console.clock(), stored=kept)
     return _back(ref.id)
 
 

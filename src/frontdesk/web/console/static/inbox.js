@@ -194,9 +194,20 @@
       setUpComposer();
       fresh.querySelector("[aria-invalid=true]")?.scrollIntoView({ block: "nearest" });
     }
-    // A problem of the whole form (not of one field) is said at the top of the page.
+    // A problem of the whole form (not of one field) is said at the top of the page; so is a
+    // form refused before it was read (an error page: a file too large, a stale token).
     $("form-problem")?.remove();
-    const problem = holder.content.querySelector("#form-problem");
+    let problem = holder.content.querySelector("#form-problem");
+    if (!problem && !fresh) {
+      const lead = holder.content.querySelector(".lead");
+      if (lead) {
+        problem = document.createElement("p");
+        problem.className = "problem";
+        problem.id = "form-problem";
+        problem.setAttribute("role", "alert");
+        problem.textContent = lead.textContent;
+      }
+    }
     if (problem) $("main")?.prepend(problem);
   }
   function setUpComposer() {
@@ -228,11 +239,21 @@
       }
     });
     const upload = $("upload-form");
+    // The form's own order goes with the file: its token first (the server checks it before
+    // it writes a byte of the file).
     upload?.addEventListener("submit", async (event) => {
       event.preventDefault();
-      const answer = await post(upload.action, new FormData(upload));
-      if (answer.type === "opaqueredirect" || answer.ok) upload.reset();
-      else showProblem(upload, await answer.text());
+      try {
+        const answer = await post(upload.action, new FormData(upload));
+        if (answer.type === "opaqueredirect" || answer.ok) {
+          upload.reset();
+          $("form-problem")?.remove();
+        } else {
+          showProblem(upload, await answer.text());
+        }
+      } catch (err) {
+        report(err);
+      }
     });
     // Ctrl+Enter (or Cmd+Enter) sends.
     text.addEventListener("keydown", (event) => {
