@@ -128,6 +128,7 @@
     swap(found, "#transcript");
     await refreshParts();
     if (stay) toBottom();
+    markSeenIfUnread();  // what came while the stream was down
   }
 
   async function onChange(change) {
