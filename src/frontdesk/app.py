@@ -41,6 +41,7 @@ from .workers.enrich import Enricher
 from .workers.examination import Setup
 from .workers.jobs import job_handlers
 from .workers.loop import Worker
+from .workers.retention import MediaSweep, Retention
 from .workers.sending import Sender
 from .workers.webcall import WebCaller
 
@@ -63,6 +64,12 @@ def build_enricher(settings: Settings, http: httpx.AsyncClient) -> Enricher:
         Secrets(settings.secret_keys),
         Downloader(http, MediaStore(settings.data_dir / "media"), graph_url=settings.graph_url),
     )
+
+
+def build_retention(settings: Settings) -> Retention:
+    """What a worker prunes: the queue's finished jobs, old raw webhook bodies, and kept media
+    no row names any more (in `<data dir>/media/`)."""
+    return Retention(media=MediaSweep(MediaStore(settings.data_dir / "media")))
 
 
 def build_pusher(settings: Settings, http: httpx.AsyncClient) -> Pusher:
@@ -173,6 +180,7 @@ def create_app(
         concurrency=settings.workers,
         clock=clock,
         lease=settings.job_lease_seconds,
+        keep=build_retention(settings),
     )
 
     if with_worker:

@@ -250,6 +250,7 @@ def _worker(args: argparse.Namespace) -> int:
         build_checkup,
         build_enricher,
         build_pusher,
+        build_retention,
         build_sender,
     )
     from .store.db import create_engine
@@ -270,7 +271,11 @@ def _worker(args: argparse.Namespace) -> int:
             pusher=build_pusher(settings, http),
         )
         worker = Worker(
-            engine, handlers, concurrency=settings.workers, lease=settings.job_lease_seconds
+            engine,
+            handlers,
+            concurrency=settings.workers,
+            lease=settings.job_lease_seconds,
+            keep=build_retention(settings),
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

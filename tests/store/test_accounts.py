@@ -161,6 +161,26 @@ async def test_removing_a_user_ends_their_sessions_and_keeps_their_invitations(
         assert kept.invited_by is None
 
 
+async def test_a_removed_persons_id_is_never_given_to_someone_else(engine: AsyncEngine) -> None:
+    """Their id stays in the conversations they held, the messages and notes they wrote: on
+    SQLite, the newest person's id would otherwise go to the next one added."""
+    async with engine.begin() as conn:
+        ws = await accounts.create_workspace(conn, "A", NOW)
+        owner = await accounts.add_user(conn, ws.id, "ow@a.test", "Ow", Role.OWNER, "h", NOW)
+        leaving = await accounts.add_user(conn, ws.id, "ana@a.test", "Ana", Role.AGENT, "h", NOW)
+        await accounts.remove_user(conn, leaving.id)
+        invitation, _ = await accounts.invite(
+            conn, ws.id, "bo@a.test", Role.AGENT, owner.id, NOW, lifetime=HOUR
+        )
+        await accounts.revoke_invitation(conn, invitation.id)
+        newcomer = await accounts.add_user(conn, ws.id, "bo@a.test", "Bo", Role.AGENT, "h", NOW)
+        again, _ = await accounts.invite(
+            conn, ws.id, "cy@a.test", Role.AGENT, owner.id, NOW, lifetime=HOUR
+        )
+    assert newcomer.id > leaving.id
+    assert again.id > invitation.id
+
+
 async def test_login_failures_are_counted_per_account_and_per_address(
     engine: AsyncEngine,
 ) -> None:

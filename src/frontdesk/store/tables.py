@@ -31,6 +31,11 @@ metadata = MetaData(
     }
 )
 
+# `sqlite_autoincrement=True`: the table's ids outlive its rows (a removed person's id in
+# `conversations.assignee`, a deleted message's in a queued job, any id in an address open in a
+# browser), so a deleted row's id must never be handed out again. SQLite without AUTOINCREMENT
+# reuses the largest id once its row is gone; PostgreSQL's sequences never do.
+
 # --- accounts: workspaces (tenants), their people, sessions and invitations ------------------
 
 workspaces = Table(
@@ -52,6 +57,7 @@ users = Table(
     Column("role", String(10), nullable=False),
     Column("password_hash", Text, nullable=False),
     Column("created_at", Double, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 # The primary key is the SHA-256 of the cookie's value: a copy of the database opens no session.
@@ -78,6 +84,7 @@ invitations = Table(
     Column("created_at", Double, nullable=False),
     Column("expires_at", Double, nullable=False),
     Column("accepted_at", Double, nullable=True),
+    sqlite_autoincrement=True,
 )
 
 # One row per failed login, so the limits hold across restarts and across processes.
@@ -128,6 +135,7 @@ channels = Table(
     # Removed with its history to be deleted: when that was asked. The `erase` job is working
     # through it, a batch at a time, and deletes the channel last (`store.removal`).
     Column("erase_requested_at", Double, nullable=True),
+    sqlite_autoincrement=True,
 )
 
 # A channel's own webhook, for a Page connected through the business's own Meta app: by hand
@@ -152,6 +160,7 @@ channel_hooks = Table(
     # When Meta's verification GET (or a first signed event) last came to this URL.
     Column("verified_at", Double, nullable=True),
     Column("created_at", Double, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 # One Facebook Login round trip of "Manage Pages" (or a reconnect): the state it must come back
@@ -174,6 +183,7 @@ page_logins = Table(
     Column("created_at", Double, nullable=False),
     Column("expires_at", Double, nullable=False),
     Column("returned_at", Double, nullable=True),
+    sqlite_autoincrement=True,
 )
 
 webhook_bodies = Table(
@@ -234,6 +244,7 @@ contacts = Table(
     Column("unreachable_reason", Text, nullable=True),
     Column("created_at", Double, nullable=False),
     UniqueConstraint("channel_id", "psid", name="uq_contacts_channel_psid"),
+    sqlite_autoincrement=True,
 )
 
 conversations = Table(
@@ -263,6 +274,7 @@ conversations = Table(
         "status",
         "last_message_at",
     ),
+    sqlite_autoincrement=True,
 )
 
 DELIVERED = "delivered_at IS NOT NULL"
@@ -345,6 +357,7 @@ messages = Table(
         sqlite_where=text(UNSENT),
         postgresql_where=text(UNSENT),
     ),
+    sqlite_autoincrement=True,
 )
 
 worker_heartbeats = Table(
@@ -444,6 +457,7 @@ canned_responses = Table(
     Column("created_at", Double, nullable=False),
     Column("updated_at", Double, nullable=False),
     UniqueConstraint("workspace_id", "shortcut", name="uq_canned_responses_workspace_shortcut"),
+    sqlite_autoincrement=True,
 )
 
 # A channel's handoff settings; a channel without a row uses the defaults (core.handoff).

@@ -381,6 +381,10 @@ def test_connect_pages_both_ways_reconnect_and_remove(browser: Browser, served: 
     expect(page.locator(".finding-fail").first).to_contain_text("Page token")
     expect(page.locator(".finding-fail").first).to_contain_text("(190/460)")
     tab.shot("doctor-broken")
+    page.get_by_role("button", name="Run the checks again").click()
+    expect(page.locator("#doctor-applied")).to_contain_text("Reconnect needed")
+    expect(page.locator(".finding-fail").first).to_contain_text("Page token")
+    expect(page.locator(".banner")).to_contain_text("Reconnect needed")
     assert sent_to_joao(served) == []
 
     # Reconnect: the Login dialog again; the waiting reply goes out.

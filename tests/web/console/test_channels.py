@@ -125,6 +125,40 @@ async def test_password_change_banner_doctor_reconnect_and_the_paused_reply_deli
         assert (await conn.execute(select(func.count()).select_from(messages))).scalar() == 2
 
 
+async def test_the_doctor_page_changes_nothing_until_the_checks_are_run_again(
+    wired: Wired,
+) -> None:
+    browser, channel_id = await connected(wired)
+    broke = await wired.control.post("/_emulator/faults/password-change", json={"person_id": ADMIN})
+    assert broke.status_code == 200, broke.text
+
+    # Opening the page (twice: a prefetch, then the person) shows the ✗ and changes nothing.
+    for _ in range(2):
+        shown = await browser.get(f"/channels/{channel_id}/doctor")
+    doctor = text_of(shown.text)
+    assert "✗ Page token" in doctor
+    assert "does not follow these checks yet" in doctor
+    assert (await channel(wired, channel_id))["status"] == "active"
+    assert "needs your attention" not in text_of((await browser.get("/")).text)
+
+    # "Run the checks again" is a form like any other: no token, or another site, no change.
+    forged = await browser.post(f"/channels/{channel_id}/doctor", {"csrf_token": "x" * 43})
+    elsewhere = await browser.post(
+        f"/channels/{channel_id}/doctor",
+        {"csrf_token": csrf_of(shown.text)},
+        headers={"origin": "https://evil.test"},
+    )
+    assert (forged.status_code, elsewhere.status_code) == (403, 403)
+    assert (await channel(wired, channel_id))["status"] == "active"
+
+    ran = await browser.post(f"/channels/{channel_id}/doctor", {"csrf_token": csrf_of(shown.text)})
+    assert ran.status_code == 200
+    assert "✗ Page token" in text_of(ran.text)
+    assert "now follows these checks: Reconnect needed" in text_of(ran.text)
+    assert (await channel(wired, channel_id))["status"] == "reconnect_needed"
+    assert "Reconnect needed" in text_of((await browser.get("/")).text)
+
+
 BOT = """\
 name: Opening hours
 rules:

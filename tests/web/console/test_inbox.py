@@ -15,13 +15,13 @@ from sqlalchemy import select, update
 from frontdesk.core.models import Author, Reply
 from frontdesk.core.people import Role
 from frontdesk.store import conversations as store
-from frontdesk.store import notes, outbox
+from frontdesk.store import notes, outbox, removal
 from frontdesk.store.media import MediaStore
-from frontdesk.store.tables import contacts, conversations, jobs
+from frontdesk.store.tables import contacts, conversations, jobs, messages
 from frontdesk.web.console.files import signature
 from frontdesk.workers import sending
 
-from .conftest import Browser, Site
+from .conftest import Browser, Site, csrf_of
 
 pytestmark = pytest.mark.db
 
@@ -258,20 +258,69 @@ async def test_the_panel_says_what_the_window_allows(
     assert words in page
 
 
-async def test_opening_a_conversation_reads_it_and_tells_messenger_once(shop: Shop) -> None:
+async def test_showing_a_conversation_changes_nothing_and_seen_reads_it_once(shop: Shop) -> None:
+    """A GET may be prefetched or fetched again by the page's script: only the `seen` form
+    (sent by the script once the page is in view) reads the conversation and tells Messenger."""
     site = shop.site
     joao = await say(site, shop.channel_id, "p-joao", "Olá", name="João")
     await say(site, shop.channel_id, "p-joao", "Anyone?", at=1)
-    listed = (await shop.morgan.get("/inbox")).text
-    assert '<span class="visually-hidden">Unread: </span>2</span>' in listed
-    await shop.morgan.get(f"/inbox/{joao.conversation_id}")
-    await shop.morgan.get(f"/inbox/{joao.conversation_id}")
+    unread = '<span class="visually-hidden">Unread: </span>2</span>'
+    assert unread in (await shop.morgan.get("/inbox")).text
+    for _ in range(2):
+        page = (await shop.morgan.get(f"/inbox/{joao.conversation_id}")).text
+    assert unread in (await shop.morgan.get("/inbox")).text
+    assert f'action="/inbox/{joao.conversation_id}/seen"' in page  # "Mark as read"
+    assert await sender_actions(site) == []
+
+    seen = f"/inbox/{joao.conversation_id}/seen"
+    forged = await shop.morgan.post(seen, {"csrf_token": "x" * 43})
+    elsewhere = await shop.morgan.post(
+        seen, {"csrf_token": csrf_of(page)}, headers={"origin": "https://evil.test"}
+    )
+    assert (forged.status_code, elsewhere.status_code) == (403, 403)
+    assert unread in (await shop.morgan.get("/inbox")).text
+
+    for _ in range(2):
+        done = await shop.morgan.post(seen, {"csrf_token": csrf_of(page)})
+        assert done.status_code == 303
+        assert done.headers["location"] == f"/inbox/{joao.conversation_id}#composer"
     assert "Unread: " not in (await shop.morgan.get("/inbox")).text
+    assert "Mark as read" not in (await shop.morgan.get(f"/inbox/{joao.conversation_id}")).text
+    assert await sender_actions(site) == ["mark_seen"]
+
+
+async def sender_actions(site: Site) -> list[str]:
     async with site.engine.connect() as conn:
-        seen = (
-            await conn.execute(select(jobs.c.payload).where(jobs.c.kind == "sender_action"))
+        rows = (
+            await conn.execute(
+                select(jobs.c.payload).where(jobs.c.kind == "sender_action").order_by(jobs.c.id)
+            )
         ).all()
-    assert [row.payload["action"] for row in seen] == ["mark_seen"]
+    return [row.payload["action"] for row in rows]
+
+
+async def test_a_tab_left_open_on_a_deleted_conversation_never_reaches_the_next_one(
+    shop: Shop,
+) -> None:
+    """A channel removed with its history while one of its conversations is open: the tab's
+    forms must not reach the next conversation made (SQLite would give it the same id)."""
+    site = shop.site
+    joao = await say(site, shop.channel_id, "p-joao", "Olá", name="João")
+    page = (await shop.morgan.get(f"/inbox/{joao.conversation_id}")).text
+    async with site.engine.begin() as conn:
+        await removal.delete_channel(conn, shop.channel_id)
+    chloe = await say(site, shop.other_channel_id, "p-chloe", "Bonjour", name="Chloé")
+    assert chloe.conversation_id != joao.conversation_id
+    stale = await shop.morgan.post(
+        f"/inbox/{joao.conversation_id}/reply",
+        {"csrf_token": csrf_of(page), "text": "Your refund is approved, João."},
+    )
+    assert stale.status_code == 404
+    async with site.engine.connect() as conn:
+        outbound = (
+            await conn.execute(select(messages.c.text).where(messages.c.direction == "outbound"))
+        ).all()
+    assert outbound == []
 
 
 async def test_a_long_transcript_pages_back_from_the_newest(shop: Shop) -> None:

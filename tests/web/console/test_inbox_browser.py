@@ -5,6 +5,8 @@ kept in test-results/inbox/ (ignored by git, removed by `make clean`)."""
 from __future__ import annotations
 
 import re
+import struct
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,6 +78,10 @@ def test_a_customer_writes_and_the_open_inbox_shows_it_live(browser: Browser, st
     row(page, "João Pereira").get_by_role("link").click()
     transcript = page.locator("#transcript")
     expect(transcript).to_contain_text("Olá! Where is my order?")
+    # Shown, so read: the page's script says so (the page itself, a GET, changes nothing).
+    expect(page.get_by_role("button", name="Mark as read")).to_have_count(0)
+    expect(row(page, "João Pereira")).not_to_contain_text("Unread")
+    expect(row(page, "Chloé Martin")).to_contain_text("Unread: 1")
     expect(page.locator("#window")).to_contain_text(re.compile(r"Replies allowed for 2[34] h"))
     stage.say("Are you there?", person=JOAO)
     expect(transcript).to_contain_text("Are you there?")  # the open conversation, live too
@@ -191,6 +197,46 @@ def test_two_agents_see_each_others_replies_and_who_has_the_conversation_live(
     rui_tab.shot("09-two-agents-morgan")
     rui_tab.close()
     ana_tab.close()
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+# One green pixel, as a real PNG (the browser shows it).
+PNG = (
+    b"\x89PNG\r\n\x1a\n"
+    + _chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+    + _chunk(b"IDAT", zlib.compress(b"\x00\x2e\x8b\x57"))
+    + _chunk(b"IEND", b"")
+)
+
+
+def test_the_agent_sends_a_file_and_a_name_that_would_lie_is_refused(
+    browser: Browser, stage: Stage
+) -> None:
+    tiago = stage.control("people", {"name": "Tiago Alves", "locale": "pt_PT"})["id"]
+    stage.say("Can you send me a photo of the tee?", person=tiago)
+    agent = Tab(browser, stage.frontdesk)
+    page = log_in(agent, "ana@example.com")
+    open_conversation(page, "Tiago Alves")
+    chooser = page.get_by_label("Send a file (up to 25 MB)")
+    chooser.set_input_files(files=[{"name": "tee.png", "mimeType": "image/png", "buffer": PNG}])
+    page.get_by_role("button", name="Send the file").click()
+    expect(page.locator("#transcript img[alt='Image: tee.png']")).to_be_visible()
+
+    # "invoice<RLO>gnp.exe" would show as "invoiceexe.png": refused, and the page says why.
+    chooser.set_input_files(
+        files=[{"name": "invoice\u202egnp.exe", "mimeType": "image/png", "buffer": PNG}]
+    )
+    page.get_by_role("button", name="Send the file").click()
+    expect(page.locator("#form-problem")).to_contain_text("control characters")
+    agent.shot("14-file-sent-and-one-refused")
+    assert [p for p in agent.problems if "/upload" in p] == [
+        p for p in agent.problems if p.startswith("400 ")
+    ]
+    agent.problems = [p for p in agent.problems if "/upload" not in p]
+    agent.close()
 
 
 ANA_SILVA = "7100000000000003"

@@ -165,6 +165,10 @@ AIMED: dict[tuple[str, str], Aim] = {
         f"/channels/{t.channel_id}/doctor",
         {},
     ),
+    ("POST", "/channels/{channel_id:int}/doctor"): lambda t: (
+        f"/channels/{t.channel_id}/doctor",
+        {},
+    ),
     ("GET", "/channels/connect/{login_id:int}"): lambda t: (f"/channels/connect/{t.login_id}", {}),
     ("POST", "/channels/connect/{login_id:int}"): lambda t: (
         f"/channels/connect/{t.login_id}",

@@ -1,6 +1,7 @@
 """The composer's forms: a reply (with quick replies, or a `/shortcut` canned response), a file,
-a private note, a failed message sent again; and the page script's quiet calls, "typing…" and
-"seen". Each form goes back to the conversation, where the message appears with how it went.
+a private note, a failed message sent again; "seen" (the messages read, and Messenger told),
+which the page's script sends once the conversation is in view; and "typing…". Each form goes
+back to the conversation, where the message appears with how it went.
 
 A page with the script sends these forms with fetch() and stays where it is (a 303 means done;
 a 4xx carries the page with the problem next to the composer). Without the script they are
@@ -18,11 +19,11 @@ from frontdesk.store import canned, notes
 from frontdesk.web.access import access_conversation
 from frontdesk.workers import agent as acting
 
+from . import uploads
 from .context import Ask, Console
 from .files import public_url
 from .inbox import Inbox, show
 from .pages import SECURITY_HEADERS, redirect
-from .uploads import Uploaded
 
 QUICK_REPLIES_LIMIT = 1000
 _SHORTCUT = re.compile(r"/([a-z0-9][a-z0-9_-]{0,29})")
@@ -85,19 +86,23 @@ async def note(box: Inbox, console: Console, ask: Ask) -> Response:
 
 
 async def upload(box: Inbox, console: Console, ask: Ask) -> Response:
-    """A file the agent sends: Meta fetches it from its signed address (`files.py`)."""
+    """A file the agent sends: Meta fetches it from its signed address (`files.py`). The gate
+    has read it (after the form's token); it is kept only once the conversation is known to be
+    the agent's, and outside any transaction (keeping waits for the disk)."""
     conversation_id = ask.request.path_params["conversation_id"]
-    sent: Uploaded | None = getattr(ask.request.state, "upload", None)
+    file = uploads.received(ask.request)
     async with console.engine.begin() as conn:
-        ref = await access_conversation(conn, ask.user, conversation_id)
-        if sent is not None:
-            url = public_url(box, console.config.public_url, sent.sha256, sent.name)
-            message = Reply(attachment=Attachment(sent.kind, url=url))  # type: ignore[arg-type]
-            kept = [{"type": sent.kind, "url": url, "stored": sent.stored()}]
-            await acting.reply(conn, ref.id, agent_of(ask), message, console.clock(), stored=kept)
-    if sent is None:
+        await access_conversation(conn, ask.user, conversation_id)
+    if file is None:
         ask.form.fail("file", "Choose a file to send.")
         return await show(box, console, ask, conversation_id, 400)
+    sent = await file.keep()
+    async with console.engine.begin() as conn:
+        ref = await access_conversation(conn, ask.user, conversation_id)
+        url = public_url(box, console.config.public_url, sent.sha256, sent.name)
+        message = Reply(attachment=Attachment(sent.kind, url=url))  # type: ignore[arg-type]
+        kept = [{"type": sent.kind, "url": url, "stored": sent.stored()}]
+        await acting.reply(conn, ref.id, agent_of(ask), message, console.clock(), stored=kept)
     return _back(ref.id)
 
 
@@ -125,7 +130,10 @@ async def typing(box: Inbox, console: Console, ask: Ask) -> Response:
 
 
 async def seen(box: Inbox, console: Console, ask: Ask) -> Response:
+    """The agent looks at the conversation: its messages are read, and Messenger is told the
+    Page saw them (once, however often the page says so). The page's script sends this when
+    the page is shown; without the script, the "Mark as read" button does."""
     async with console.engine.begin() as conn:
         ref = await access_conversation(conn, ask.user, ask.request.path_params["conversation_id"])
         await acting.seen(conn, ref.id, ref.channel_id, console.clock())
-    return Response(status_code=NO_CONTENT, headers=SECURITY_HEADERS)
+    return _back(ref.id)

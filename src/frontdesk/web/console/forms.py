@@ -6,6 +6,7 @@ says so); a field that is wrong is shown next to that field, with what was typed
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
 
 from starlette.requests import ClientDisconnect, Request
@@ -13,6 +14,14 @@ from starlette.requests import ClientDisconnect, Request
 from frontdesk.core.people import EMAIL_LIMIT, normal_email
 
 MAX_FIELDS = 50
+
+TokenCheck = Callable[[str], None]
+"""Raises `gate.CsrfRejected` unless given the CSRF token this browser's forms must carry."""
+
+FormReader = Callable[[Request, int, TokenCheck], Awaitable[dict[str, str]]]
+"""How the gate reads a POST's fields, within a size. The gate checks the token of the fields
+returned; a reader that writes anything while it reads (the inbox's upload) checks it itself,
+before writing a byte."""
 
 
 class FormRefused(Exception):  # noqa: N818 - the two below are the conditions
@@ -69,6 +78,12 @@ async def read_form(request: Request, max_bytes: int) -> dict[str, str]:
             raise MalformedForm(f"the field {name[:40]!r} was sent twice")
         fields[name] = value
     return fields
+
+
+async def read_plain_form(request: Request, max_bytes: int, token: TokenCheck) -> dict[str, str]:
+    """The reader of every form but the upload: `read_form`, which keeps nothing (the token is
+    the gate's to check, on the fields)."""
+    return await read_form(request, max_bytes)
 
 
 class Fields:

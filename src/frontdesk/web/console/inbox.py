@@ -20,7 +20,6 @@ from frontdesk.store import memory as remembered
 from frontdesk.store.changes import Hub
 from frontdesk.store.media import MediaStore
 from frontdesk.web.access import NotFound, access_channels, access_conversation
-from frontdesk.workers import presence
 
 from .context import Ask, Console
 from .window import how_it_goes, span, window
@@ -199,8 +198,9 @@ async def _conversation_context(
 
 
 async def conversation_page(box: Inbox, console: Console, ask: Ask) -> Response:
-    """One conversation. Opening it counts its messages as read, and tells Messenger the Page
-    saw them (`mark_seen`)."""
+    """One conversation, as it is: showing it changes nothing (a GET may be prefetched, or
+    fetched again by the page's script). Its messages become read, and Messenger is told the
+    Page saw them, by the `seen` form the page's script sends once the page is in view."""
     return await show(box, console, ask, ask.request.path_params["conversation_id"])
 
 
@@ -218,8 +218,6 @@ async def show(
     before = ask.request.query_params.get("before", "")
     async with console.engine.begin() as conn:
         ref = await access_conversation(conn, user, conversation_id)
-        if await inbox.mark_read(conn, ref.id, ref.channel_id):
-            await presence.mark_seen(conn, ref.id, console.clock())
         context = await _list_context(console, ask, conn)
         context["open_id"] = ref.id
         context.update(await _conversation_context(box, console, ask, conn, ref.id))

@@ -12,9 +12,9 @@ from starlette.routing import BaseRoute, Route
 
 from . import compose, desk, export, files, handoff_page, inbox, live, replies, uploads
 from .context import Ask, Console
-from .forms import read_form
+from .forms import FormReader, read_plain_form
 from .inbox import Inbox
-from .routes import FormReader, gate
+from .routes import gate
 
 InboxView = Callable[[Inbox, Console, Ask], Awaitable[Response]]
 
@@ -24,7 +24,7 @@ def inbox_routes(console: Console, box: Inbox) -> list[BaseRoute]:
     inbox.install_filters(console.pages.env)
 
     def page(
-        path: str, view: InboxView, *, methods: list[str], reader: FormReader = read_form
+        path: str, view: InboxView, *, methods: list[str], reader: FormReader = read_plain_form
     ) -> Route:
         endpoint = gate(console, partial(view, box), signed_in=True, reader=reader)
         return Route(path, endpoint, methods=methods)
@@ -58,7 +58,7 @@ def inbox_routes(console: Console, box: Inbox) -> list[BaseRoute]:
         page(f"{conversation}/note", compose.note, methods=["POST"]),
         page(
             f"{conversation}/upload",
-            compose.upload,
+            uploads.discarding(compose.upload),
             methods=["POST"],
             reader=uploads.reader(box.media),
         ),

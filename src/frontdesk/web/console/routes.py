@@ -2,7 +2,8 @@
 
 `signed_in` views need a session (else the browser goes to the login page); `anonymous` views
 (first run, login, invitations) work without one. Every POST is checked before its view runs:
-the Origin, the size and shape of the form, then the CSRF token.
+the session (of a signed-in view) and the Origin before its body is read, then the size and
+shape of the form, and the CSRF token (a file upload's before a byte of its file is written).
 
 Plain Starlette routes, like the webhook's: these are server-rendered form pages, and FastAPI's
 additions (JSON models, OpenAPI) would serve none of them.
@@ -27,7 +28,7 @@ from frontdesk.web.access import Forbidden, NotFound
 from . import account, checks, connect, home, linking, manual, meta_app, removing, signin, team
 from .botpage import routes as bot_routes
 from .context import Ask, Console
-from .forms import Fields, FormRefused, read_form
+from .forms import Fields, FormReader, FormRefused, read_plain_form
 from .gate import (
     CSRF_FIELD,
     SESSION_COOKIE,
@@ -71,12 +72,8 @@ def _error(console: Console, ask: Ask, status: int, title: str, detail: str) -> 
     return ask.render(console, "error.html", status, title=title, detail=detail)
 
 
-FormReader = Callable[[Request, int], Awaitable[dict[str, str]]]
-"""Reads a POST's fields within a size (`read_form`; the inbox's file upload has its own)."""
-
-
 def gate(
-    console: Console, view: View, *, signed_in: bool, reader: FormReader = read_form
+    console: Console, view: View, *, signed_in: bool, reader: FormReader = read_plain_form
 ) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         visit, workspace, flagged = await _visit(console, request)
@@ -92,9 +89,15 @@ def gate(
             if signed_in and visit.session is None:
                 raise SignInRequired
             if request.method == "POST":
+                # The session (above) and the Origin before a byte of the body is read; the
+                # token as soon as the reader meets it (an upload's comes before its file).
                 check_origin(request, console.config.public_url)
-                ask.form = Fields(await reader(request, console.config.max_form_bytes))
                 expected = None if visit.new_form_cookie else visit.form_token
+
+                def token(submitted: str) -> None:
+                    check_token(submitted, expected)
+
+                ask.form = Fields(await reader(request, console.config.max_form_bytes, token))
                 check_token(ask.form.raw(CSRF_FIELD), expected)
             response = await view(console, ask)
         except SignInRequired:
@@ -156,6 +159,7 @@ def console_routes(console: Console) -> list[BaseRoute]:
         page("/channels/{channel_id:int}/remove", removing.show, methods=["GET"]),
         page("/channels/{channel_id:int}/remove", removing.remove, methods=["POST"]),
         page("/channels/{channel_id:int}/doctor", checks.show, methods=["GET"]),
+        page("/channels/{channel_id:int}/doctor", checks.run, methods=["POST"]),
         page("/channels/connect", connect.start, methods=["GET"]),
         page("/channels/connect/facebook", connect.facebook, methods=["GET"]),
         page("/channels/connect/callback", connect.callback, methods=["GET"]),

@@ -128,6 +128,7 @@
     swap(found, "#transcript");
     await refreshParts();
     if (stay) toBottom();
+    markSeenIfUnread();  // what came while the stream was down
   }
 
   async function onChange(change) {
@@ -194,9 +195,20 @@
       setUpComposer();
       fresh.querySelector("[aria-invalid=true]")?.scrollIntoView({ block: "nearest" });
     }
-    // A problem of the whole form (not of one field) is said at the top of the page.
+    // A problem of the whole form (not of one field) is said at the top of the page; so is a
+    // form refused before it was read (an error page: a file too large, a stale token).
     $("form-problem")?.remove();
-    const problem = holder.content.querySelector("#form-problem");
+    let problem = holder.content.querySelector("#form-problem");
+    if (!problem && !fresh) {
+      const lead = holder.content.querySelector(".lead");
+      if (lead) {
+        problem = document.createElement("p");
+        problem.className = "problem";
+        problem.id = "form-problem";
+        problem.setAttribute("role", "alert");
+        problem.textContent = lead.textContent;
+      }
+    }
     if (problem) $("main")?.prepend(problem);
   }
   function setUpComposer() {
@@ -228,11 +240,21 @@
       }
     });
     const upload = $("upload-form");
+    // The form's own order goes with the file: its token first (the server checks it before
+    // it writes a byte of the file).
     upload?.addEventListener("submit", async (event) => {
       event.preventDefault();
-      const answer = await post(upload.action, new FormData(upload));
-      if (answer.type === "opaqueredirect" || answer.ok) upload.reset();
-      else showProblem(upload, await answer.text());
+      try {
+        const answer = await post(upload.action, new FormData(upload));
+        if (answer.type === "opaqueredirect" || answer.ok) {
+          upload.reset();
+          $("form-problem")?.remove();
+        } else {
+          showProblem(upload, await answer.text());
+        }
+      } catch (err) {
+        report(err);
+      }
     });
     // Ctrl+Enter (or Cmd+Enter) sends.
     text.addEventListener("keydown", (event) => {
@@ -302,11 +324,42 @@
     if (answer.type !== "opaqueredirect" && !answer.ok) showProblem(form, await answer.text());
   });
 
-  // New messages while the agent looks at the conversation: read, and "seen" on Messenger.
-  handlers.change.push((change) => {
-    if (change.k === "inbound" && change.c === conversation && document.visibilityState === "visible") {
-      post(`/inbox/${conversation}/seen`, new URLSearchParams({ csrf_token: csrf() })).catch(report);
+  // The conversation in view is read, and "seen" on Messenger: when the page is shown (not
+  // when it loads in a background tab), when it comes back into view with unread messages
+  // (the "Mark as read" button is there), and as new messages arrive while it is looked at.
+  // Only a POST does it: showing a page (a GET) changes nothing.
+  let seenSending = false;
+  let seenAgain = false;  // a message came while "seen" was on its way: say it once more
+  async function markSeen() {
+    if (!conversation || document.visibilityState !== "visible") return;
+    if (seenSending) {
+      seenAgain = true;
+      return;
     }
+    seenSending = true;
+    try {
+      const answer = await post(`/inbox/${conversation}/seen`, new URLSearchParams({ csrf_token: csrf() }));
+      if (answer.type !== "opaqueredirect" && !answer.ok) throw new Error(`seen: HTTP ${answer.status}`);
+      // The live stream says so too, but it may not be connected yet on a page just opened.
+      refreshList();
+      await refreshParts();
+    } catch (err) {
+      report(err);
+    } finally {
+      seenSending = false;
+      if (seenAgain) {
+        seenAgain = false;
+        markSeen();
+      }
+    }
+  }
+  function markSeenIfUnread() {
+    if ($("mark-read")) markSeen();
+  }
+  document.addEventListener("visibilitychange", markSeenIfUnread);
+  window.addEventListener("focus", markSeenIfUnread);
+  handlers.change.push((change) => {
+    if (change.k === "inbound" && change.c === conversation) markSeen();
   });
   // --- notifications: a conversation waiting for a person, a new message in mine ------------
   const notifyButton = $("notify-on");
@@ -374,6 +427,7 @@
   localize(document);
   toBottom();
   setUpComposer();
+  markSeenIfUnread();
   listen();
   window.frontdeskInbox = { conversation, me, handlers, refreshList, refreshParts, fragment, localize, report, toBottom, post, csrf };
 })();
