@@ -12,15 +12,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from frontdesk.demo import DEMO_PAGE_ID
 from tests.flows.test_make_run import Dev, console_form
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-results" / "console"
 JOAO = "7100000000000001"
 LOGIN = {"email": "morgan@example.com", "password": "correct horse battery staple"}
@@ -46,18 +44,6 @@ def dev(tmp_path: Path) -> Iterator[Dev]:
     finally:
         if running.process.poll() is None:
             running.stop()
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def shot(page: Page, name: str) -> None:
