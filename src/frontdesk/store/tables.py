@@ -109,6 +109,9 @@ meta_apps = Table(
 
 # --- Pages and what they receive -----------------------------------------------------------
 
+LIVE_CHANNELS = "status <> 'removed'"
+"""The predicate of `uq_channels_live_page_id`: every channel but those removed (history kept)."""
+
 channels = Table(
     "channels",
     metadata,
@@ -116,7 +119,7 @@ channels = Table(
     # NULL: not yet claimed by a workspace (a channel connected before accounts existed, or by
     # `frontdesk dev` before the first run); the first workspace created adopts these.
     Column("workspace_id", Integer, ForeignKey("workspaces.id"), nullable=True, index=True),
-    Column("page_id", String(64), nullable=False, unique=True),
+    Column("page_id", String(64), nullable=False),
     Column("name", String(200), nullable=False, default=""),
     Column("page_token", LargeBinary, nullable=True),
     Column("link", String(20), nullable=False, default="inbox"),
@@ -125,6 +128,16 @@ channels = Table(
     Column("has_human_agent", Boolean, nullable=False, default=False),
     Column("created_at", Double, nullable=False),
     Column("updated_at", Double, nullable=False),
+    Index("ix_channels_page_id", "page_id"),
+    # One live channel per Page: events are routed by Page id. A channel removed with its
+    # history kept stays with its workspace and leaves the Page free for another to connect.
+    Index(
+        "uq_channels_live_page_id",
+        "page_id",
+        unique=True,
+        sqlite_where=text(LIVE_CHANNELS),
+        postgresql_where=text(LIVE_CHANNELS),
+    ),
 )
 
 # A channel's own webhook, for a Page connected through the business's own Meta app: by hand
