@@ -315,6 +315,18 @@ worker_heartbeats = Table(
     Column("seen_at", Double, nullable=False),
 )
 
+# Live updates across processes on SQLite (`store.changes`): what a process without inbox pages
+# of its own (a separate `frontdesk worker`) changed, for `frontdesk serve` to read. Ids only
+# grow (AUTOINCREMENT), so "after the last one read" is exact; the writers keep the last few.
+# PostgreSQL uses LISTEN/NOTIFY and leaves it empty.
+live_changes = Table(
+    "live_changes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("payload", String(1000), nullable=False),
+    sqlite_autoincrement=True,
+)
+
 # --- the rule-based bot: one per channel, every save a version; what conversations remember --
 
 bots = Table(
