@@ -20,6 +20,9 @@ from frontdesk.store.migrate import upgrade
 
 TEST_DATABASE_URL = os.environ.get("FRONTDESK_TEST_DATABASE_URL", "")
 
+# The `browser` fixture of the -m browser tests (headless Chromium, launched one way).
+pytest_plugins = ("tests.browser",)
+
 # Property tests draw the same examples on every run: CI must not go red on a case that a
 # previous run never met. Explore more locally with HYPOTHESIS_PROFILE=explore.
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)

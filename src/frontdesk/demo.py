@@ -15,7 +15,9 @@ channel by its Page id and keep its workspace.
 
 The first start also gives the demo Page the shipped example bot, the shop assistant, and links
 the Page to it (`rules`): a message typed in the emulator's Messenger client gets its answer.
-Later starts leave the bot and the link as they are.
+A customer who asks for a person ("talk to a person", the menu's button) is handed off by the
+channel before the bot is asked, so the Page's handoff settings get the shop's message for it.
+Later starts leave the bot, the link and the handoff settings as they are.
 
 The emulator's world is saved to `<data dir>/emulator.yaml` on shutdown and loaded from there on
 the next start, so its tokens and transcripts survive a restart as Frontdesk's database does.
@@ -32,7 +34,7 @@ import socket
 import sys
 import time
 from collections.abc import Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
@@ -49,7 +51,7 @@ from .emulator.app import create_app as create_emulator_app
 from .emulator.meta import Meta
 from .messenger import GraphClient, MessengerError, PageAccount, app_token, oauth_url
 from .settings import Settings
-from .store import bots
+from .store import bots, handoff_settings
 from .store import conversations as store
 from .store.db import create_engine
 from .store.migrate import upgrade
@@ -85,6 +87,9 @@ list goes every time (digest §8.9)."""
 STARTUP_SECONDS = 30.0
 CONNECT_SECONDS = 30.0
 SHOP_ASSISTANT = "shop-assistant.yaml"
+SHOP_HANDOFF_MESSAGE = "I'm getting a person from our team. They'll answer here shortly."
+"""What the demo Page tells a customer who asks for a person: the channel's handoff message, the
+words of the shop assistant's own handoff."""
 
 
 class DemoError(Exception):
@@ -211,8 +216,9 @@ def shop_assistant() -> str:
 
 
 async def install_shop_assistant(conn: AsyncConnection, channel_id: int, now: float) -> bool:
-    """Give a channel that has no bot yet the shop assistant, and link the channel to it; a
-    channel that has a bot keeps it, and its link, whatever they became since."""
+    """Give a channel that has no bot yet the shop assistant, link the channel to it and, unless
+    its handoff settings were saved, give them the shop's message; a channel that has a bot
+    keeps it, its link and its handoff settings, whatever they became since."""
     if await bots.of_channel(conn, channel_id) is not None:
         return False
     source = shop_assistant()
@@ -227,6 +233,11 @@ async def install_shop_assistant(conn: AsyncConnection, channel_id: int, now: fl
         note="The shipped shop assistant",
     )
     await botprofile.link(conn, channel_id, now)
+    handoff = await handoff_settings.of_channel(conn, channel_id)
+    if not handoff.saved:
+        # The channel's words take "talk to a person" before the bot is asked (docs/inbox.md):
+        # its own message is what the customer gets then.
+        await handoff_settings.save(conn, replace(handoff, auto_reply=SHOP_HANDOFF_MESSAGE), now)
     return True
 
 

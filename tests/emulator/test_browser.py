@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, ConsoleMessage, Page, Response, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Response, expect
 
 from frontdesk.emulator import Clock, WebhookSettings, build_meta, create_app, psid_for
 
@@ -41,16 +41,6 @@ from .conftest import (
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCOPE = "pages_show_list,pages_messaging,pages_manage_metadata"
 SCREENSHOTS = Path("/tmp")  # screenshots are for a person to look at, never the repo
 T = TypeVar("T")
@@ -223,18 +213,6 @@ def served() -> Iterator[Served]:
         thread.join(15)
         sock.close()
     assert not thread.is_alive(), "the emulator did not shut down"
-
-
-@pytest.fixture(scope="module")
-def browser(served: Served) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture

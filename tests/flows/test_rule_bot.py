@@ -6,6 +6,7 @@ Messenger profile when linked."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from frontdesk import demo
 from frontdesk.core import HandoffStage, LinkKind
 from frontdesk.handlers import default_handlers
-from frontdesk.store import bots
+from frontdesk.store import bots, handoff_settings
 from frontdesk.store.tables import contact_fields, contact_tags, handler_states, jobs
 from frontdesk.web.botfile import load
 from frontdesk.workers import botprofile, turns
@@ -285,3 +287,41 @@ async def test_a_rules_channel_without_a_bot_answers_nothing_and_files_the_messa
         await desk.say("anyone there?")
         assert desk.sent == []
         assert [m["text"] for m in await desk.messages()] == ["anyone there?"]
+
+
+async def test_the_demos_shop_assistant_tells_who_asks_for_a_person(desk: Desk) -> None:
+    """`make run`'s Page: the channel's words take "Talk to a person" (the welcome's quick reply,
+    typed words) before the bot is asked; the customer still hears the shop's message for it."""
+    async with desk.engine.begin() as conn:
+        assert await demo.install_shop_assistant(conn, desk.channel_id, desk.clock.now())
+    await desk.settle()
+    await desk.say("Hi")
+    [welcome] = bodies(desk)
+    assert {"content_type": "text", "title": "Talk to a person", "payload": "HUMAN"} in welcome[
+        "quick_replies"
+    ]
+    mark = len(desk.sent)
+    await desk.act("message", text="Talk to a person", quick_reply="HUMAN")
+    await desk.settle()
+    assert bodies(desk, mark) == [{"text": demo.SHOP_HANDOFF_MESSAGE}]
+    handoff = await desk.handoff()
+    assert handoff.stage is HandoffStage.HUMAN_REQUESTED
+    assert handoff.reason == 'The customer asked for a person: "Talk to a person"'
+    assert [m.get("text") for m in await desk.on_meta()][-1] == demo.SHOP_HANDOFF_MESSAGE
+    # Typed words, from another customer: the same handoff, the same message.
+    mark = len(desk.sent)
+    await desk.say("talk to a person", CHLOE)
+    assert bodies(desk, mark) == [{"text": demo.SHOP_HANDOFF_MESSAGE}]
+    assert (await desk.handoff(CHLOE)).stage is HandoffStage.HUMAN_REQUESTED
+
+
+async def test_the_demo_keeps_handoff_settings_already_saved(desk: Desk) -> None:
+    async with desk.engine.begin() as conn:
+        mine = replace(
+            await handoff_settings.of_channel(conn, desk.channel_id), auto_reply="Hold on"
+        )
+        await handoff_settings.save(conn, mine, desk.clock.now())
+        assert await demo.install_shop_assistant(conn, desk.channel_id, desk.clock.now())
+    await desk.settle()
+    await desk.say("human")
+    assert bodies(desk) == [{"text": "Hold on"}]

@@ -7,14 +7,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from frontdesk.store import accounts, changes
 from frontdesk.store import conversations as store
 from frontdesk.store.changes import RESYNC, Change, Hub, Subscription
 from frontdesk.store.db import create_engine
-from frontdesk.store.tables import channels
+from frontdesk.store.tables import channels, live_changes
 
 pytestmark = pytest.mark.db
 
@@ -137,31 +137,89 @@ async def test_a_connection_that_falls_behind_is_told_to_reload() -> None:
     assert hub.connections == 0
 
 
-async def test_what_another_process_commits_is_heard_on_postgresql_only(
+async def test_what_another_process_commits_is_heard(
     engine: AsyncEngine, database_url: str
 ) -> None:
-    """PostgreSQL: every process hears every other (NOTIFY), and a payload that is not ours is
-    ignored. SQLite runs as one process (the worker inside `frontdesk serve`): a second
-    process's commits are not relayed, which is why docs/inbox.md asks for one process."""
+    """Every process hears every other: on PostgreSQL through NOTIFY; on SQLite a process with
+    no hub of its own (a separate `frontdesk worker`) leaves its changes in `live_changes` for
+    `frontdesk serve` to read. A rolled-back change is never heard, and a payload that is not
+    ours is ignored."""
     channel_id = await channel_of(engine, "Lisbon Tees", "111")
     other = create_engine(database_url)  # another process's connections
     hub = Hub()
     try:
-        async with changes.feed(engine, hub):
+        async with changes.feed(engine, hub, every=0.05):
             with hub.subscribe(1) as subscription:
-                if engine.dialect.name == "postgresql":
-                    async with other.connect() as conn:
+                async with other.connect() as conn:
+                    if engine.dialect.name == "postgresql":
                         channel = (
                             await conn.execute(
                                 text("SELECT 'frontdesk_' || left(md5(current_schema()), 16)")
                             )
                         ).scalar_one()
                         await conn.execute(text("SELECT pg_notify(:c, 'junk')"), {"c": channel})
-                        await conn.commit()
+                    else:
+                        await conn.execute(insert(live_changes).values(payload="junk"))
+                    await conn.commit()
+                async with other.connect() as conn:
+                    await changes.note(conn, channel_id, 77, changes.NOTE)
+                    await conn.rollback()
                 async with other.begin() as conn:
                     await changes.note(conn, channel_id, 78, changes.NOTE)
-                if engine.dialect.name == "postgresql":
-                    assert await heard(subscription) == Change(1, 78, changes.NOTE)
+                    await changes.note(conn, channel_id, 78, changes.CONVERSATION, assignee="7")
+                assert await heard(subscription) == Change(1, 78, changes.NOTE)
+                assert await heard(subscription) == Change(
+                    1, 78, changes.CONVERSATION, assignee="7"
+                )
                 await nothing_more(subscription)
+    finally:
+        await other.dispose()
+
+
+async def test_on_sqlite_the_process_with_the_pages_writes_nothing_down(
+    engine: AsyncEngine,
+) -> None:
+    """`frontdesk serve` (its own worker inside) hands its changes over in memory: the table is
+    for the changes of processes without pages of their own."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL announces every change with NOTIFY")
+    channel_id = await channel_of(engine, "Lisbon Tees", "111")
+    hub = Hub()
+    async with changes.feed(engine, hub, every=0.05):
+        with hub.subscribe(1) as subscription:
+            async with engine.begin() as conn:
+                await changes.note(conn, channel_id, 5, changes.NOTE)
+            assert await heard(subscription) == Change(1, 5, changes.NOTE)
+            await nothing_more(subscription)  # not heard a second time from the table
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(live_changes))).scalar() == 0
+
+
+async def test_on_sqlite_changes_missed_by_a_reader_far_behind_reload_the_pages(
+    engine: AsyncEngine, database_url: str
+) -> None:
+    """The writers keep the last `KEPT` changes; a reader that finds a gap where pruned ones
+    were says RESYNC, then goes on with what it finds."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL announces every change with NOTIFY")
+    channel_id = await channel_of(engine, "Lisbon Tees", "111")
+    other = create_engine(database_url)
+    hub = Hub(backlog=10 * changes.KEPT)  # the page keeps up: only the reader fell behind
+    try:
+        async with other.begin() as conn:
+            await changes.note(conn, channel_id, 1, changes.NOTE)  # read before the feed opens
+        async with changes.feed(engine, hub, every=0.05):
+            with hub.subscribe(1) as subscription:
+                async with other.begin() as conn:
+                    for conversation in range(2, 2 + changes.KEPT + 2 * changes.PRUNE_EVERY):
+                        await changes.note(conn, channel_id, conversation, changes.NOTE)
+                assert await heard(subscription) is RESYNC
+                first = await heard(subscription)
+                assert isinstance(first, Change)
+                assert first.conversation_id > 2  # the oldest were pruned unread
+        async with other.connect() as conn:
+            kept = (await conn.execute(select(func.count()).select_from(live_changes))).scalar()
+        assert kept is not None
+        assert changes.KEPT <= kept < changes.KEPT + changes.PRUNE_EVERY
     finally:
         await other.dispose()

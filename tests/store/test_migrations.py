@@ -8,6 +8,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from frontdesk.store.db import sync_url
 from frontdesk.store.migrate import downgrade, upgrade
@@ -167,4 +168,40 @@ def test_the_tables_whose_ids_outlive_their_rows_count_up_for_ever_on_sqlite(
             if sql is not None and "AUTOINCREMENT" in sql
         }
     engine.dispose()
-    assert declared == built == NEVER_REUSED
+    # And the live changes a separate worker leaves for the web process (0012): read by id.
+    assert declared == built == NEVER_REUSED | {"live_changes"}
+
+
+def test_a_page_has_one_live_channel_and_any_number_removed_with_their_history(
+    database_url: str,
+) -> None:
+    """0011: the Page's uniqueness moves from every channel to the live ones; the channels,
+    and the rows hanging off them, come through the upgrade as they were."""
+    downgrade(database_url, "0008")
+    engine = create_engine(sync_url(database_url))
+    add = text(
+        "INSERT INTO channels (page_id, name, link, status, has_human_agent, created_at,"
+        " updated_at) VALUES ('104857600012345', 'Lisbon Tees', 'inbox', :status, false, 1.0, 1.0)"
+    )
+    with engine.begin() as conn:
+        conn.execute(add, {"status": "removed"})
+        conn.execute(
+            text(
+                "INSERT INTO contacts (channel_id, psid, created_at)"
+                " SELECT id, '7100000000000001', 1.0 FROM channels"
+            )
+        )
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(add, {"status": "active"})  # before 0011: one channel per Page, whatever
+    upgrade(database_url)
+    with engine.begin() as conn:
+        conn.execute(add, {"status": "active"})
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(add, {"status": "active"})  # two live channels of one Page: never
+    with engine.begin() as conn:
+        conn.execute(add, {"status": "removed"})
+        rows = conn.execute(text("SELECT status FROM channels ORDER BY id")).scalars().all()
+        assert rows == ["removed", "active", "removed"]
+        psids = conn.execute(text("SELECT psid FROM contacts")).scalars().all()
+        assert psids == ["7100000000000001"]
+    engine.dispose()

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from frontdesk.app import create_app
 from frontdesk.messenger import sign
 from frontdesk.settings import Settings
-from frontdesk.store import accounts, hooks
+from frontdesk.store import accounts, hooks, removal
 from frontdesk.store import conversations as store
 from frontdesk.store.hooks import Hook
 from frontdesk.store.secrets import Secrets
@@ -178,6 +178,36 @@ async def test_only_the_pages_of_the_channels_app_are_routed(
         "partly_unknown",
         f"no channel for Page {OTHER_PAGE} at this channel's callback URL",
     )
+
+
+async def test_a_removed_channels_app_speaks_no_more_for_its_page(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    """Lisbon removed its channel (history kept) and Theirs connected the Page since: Lisbon's
+    own app, whose secret Lisbon holds, must not put events into Theirs's channel."""
+    hook = await channel_with_hook(engine, "Lisbon", OWN_PAGE)
+    async with engine.begin() as conn:
+        await removal.mark_removed(conn, hook_channel(hook), "Removed", NOW)
+    await channel_with_hook(engine, "Theirs", OWN_PAGE, app_id="555000222")
+    body = body_for(OWN_PAGE)
+    answer = await client.post(
+        f"/webhooks/messenger/{hook.key}",
+        content=body,
+        headers={"x-hub-signature-256": sign(body, SECRET)},
+    )
+    assert answer.status_code == 200
+    assert await count(engine, jobs) == 0
+    async with engine.connect() as conn:
+        note = (await conn.execute(select(webhook_bodies.c.state, webhook_bodies.c.note))).one()
+    assert tuple(note) == (
+        "unknown_page",
+        f"no channel for Page {OWN_PAGE} at this channel's callback URL",
+    )
+
+
+def hook_channel(hook: Hook) -> int:
+    assert hook.channel_id is not None
+    return hook.channel_id
 
 
 @pytest.mark.parametrize(

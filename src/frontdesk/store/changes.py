@@ -8,8 +8,10 @@ of it asks for the content again, through the same access checks as any request.
 - PostgreSQL: `note` runs `pg_notify` in the transaction; PostgreSQL delivers it at commit, to
   every process that LISTENs (`listen`, one task per web process), on any host. The channel is
   named after the schema, so databases sharing one server never hear each other.
-- SQLite (one process): `note` keeps the change with the transaction, and `relay` hands it to
-  the process's `Hub` right after the commit (nothing on a rollback).
+- SQLite: `note` keeps the change with the transaction, and `relay` hands it to the process's
+  `Hub` right after the commit (nothing on a rollback). A process with no hub of its own (a
+  separate `frontdesk worker`, an admin command) writes its changes into `live_changes` in the
+  transaction instead, and `frontdesk serve` reads what is new there every half second.
 
 Each web process has one `Hub`, which fans the changes out to the live connections of the
 workspace they belong to. A connection that falls behind, or a listener that lost its
@@ -22,15 +24,17 @@ import asyncio
 import contextlib
 import json
 import logging
+import weakref
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
 import psycopg
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import Engine, bindparam, delete, event, func, insert, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .tables import channels
+from .tables import channels, live_changes
 
 log = logging.getLogger("frontdesk.changes")
 
@@ -51,6 +55,23 @@ _NOTIFY_CHANNEL = "'frontdesk_' || left(md5(current_schema()), 16)"
 _WORKSPACE = select(channels.c.workspace_id).where(channels.c.id == bindparam("channel_id"))
 MAX_PAYLOAD = 1000
 """Bytes; far below PostgreSQL's 8000, and a payload from elsewhere is refused above it."""
+
+_RELAYED: weakref.WeakSet[Engine] = weakref.WeakSet()
+"""SQLite engines whose changes this process hands to its own hub (`feed` is open on them)."""
+_WRITE = insert(live_changes).values(payload=bindparam("payload")).returning(live_changes.c.id)
+_PRUNE = delete(live_changes).where(live_changes.c.id <= bindparam("upto"))
+_NEWEST = select(func.max(live_changes.c.id))
+_SINCE = (
+    select(live_changes.c.id, live_changes.c.payload)
+    .where(live_changes.c.id > bindparam("after"))
+    .order_by(live_changes.c.id)
+    .limit(bindparam("most"))
+)
+KEPT = 2000
+"""Changes kept in `live_changes`: a reader behind by more reloads its pages (a RESYNC)."""
+PRUNE_EVERY = 100
+"""A writer deletes the older ones once every this many changes."""
+READ_MOST = 500
 
 
 @dataclass(frozen=True)
@@ -165,6 +186,11 @@ async def note(
             f"SELECT pg_notify({_NOTIFY_CHANNEL}, %(payload)s)",
             {"payload": change.encode()},
         )
+    elif conn.sync_engine not in _RELAYED:
+        # SQLite, in a process with no pages of its own: for `frontdesk serve` to read.
+        written = (await conn.execute(_WRITE, {"payload": change.encode()})).scalar_one()
+        if written % PRUNE_EVERY == 0:
+            await conn.execute(_PRUNE, {"upto": written - KEPT})
 
 
 # --- fanning out in a web process ----------------------------------------------------------
@@ -268,15 +294,26 @@ class Hub:
 
 
 @contextlib.asynccontextmanager
-async def feed(engine: AsyncEngine, hub: Hub, *, wait: float = 5.0) -> AsyncIterator[Hub]:
-    """While open, every change committed to the database reaches `hub`: relayed after each
-    commit of this process on SQLite, heard from PostgreSQL otherwise (from every process).
+async def feed(
+    engine: AsyncEngine, hub: Hub, *, wait: float = 5.0, every: float = 0.5
+) -> AsyncIterator[Hub]:
+    """While open, every change committed to the database reaches `hub`: on SQLite, relayed
+    after each commit of this process, and read from `live_changes` every `every` seconds for
+    other processes'; heard from PostgreSQL otherwise (from every process).
 
     On PostgreSQL it waits up to `wait` seconds for the listener to be in place, then goes on
     regardless (it keeps trying in the background: pages work, just not live, meanwhile)."""
     if engine.dialect.name != "postgresql":
         with _relay(engine, hub):
-            yield hub
+            async with engine.begin() as conn:
+                newest = (await conn.execute(_NEWEST)).scalar()
+            task = asyncio.create_task(_follow(engine, hub, newest, every), name="live-updates")
+            task.add_done_callback(_report)
+            try:
+                yield hub
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         return
     ready = asyncio.Event()
     task = asyncio.create_task(listen(engine, hub, ready=ready), name="live-updates")
@@ -321,11 +358,40 @@ def _relay(engine: AsyncEngine, hub: Hub) -> Any:
     target = engine.sync_engine
     event.listen(target, "commit", committed)
     event.listen(target, "rollback", rolled_back)
+    _RELAYED.add(target)
     try:
         yield
     finally:
+        _RELAYED.discard(target)
         event.remove(target, "commit", committed)
         event.remove(target, "rollback", rolled_back)
+
+
+async def _follow(engine: AsyncEngine, hub: Hub, newest: int | None, every: float) -> None:
+    """SQLite: hand `hub` what other processes committed to `live_changes` after `newest`, every
+    `every` seconds, until cancelled. Changes pruned before they were read, or a read that
+    failed, make the pages reload their view: nothing is missed without them knowing."""
+    after = newest
+    while True:
+        await asyncio.sleep(every)
+        try:
+            async with engine.begin() as conn:
+                rows = (await conn.execute(_SINCE, {"after": after or 0, "most": READ_MOST})).all()
+        except DBAPIError as err:
+            log.warning("live updates: could not read other processes' changes (%s)", err)
+            hub.resync()
+            continue
+        if not rows:
+            continue
+        if after is not None and rows[0].id > after + 1:
+            hub.resync()  # ids only grow by one: the ones between were pruned unread
+        found = [change for change in map(decode, (row.payload for row in rows)) if change]
+        if len(found) < len(rows):
+            log.warning(
+                "live updates: ignored %d rows that are not changes", len(rows) - len(found)
+            )
+        hub.publish(found)
+        after = rows[-1].id
 
 
 def _conninfo(engine: AsyncEngine) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .tables import channels
@@ -106,8 +106,13 @@ class Holder:
     """Its history is being deleted: it cannot be connected again until that is done."""
 
 
-async def holders(conn: AsyncConnection, page_ids: list[str]) -> dict[str, Holder]:
-    """Page id → the channel that has it, for the Pages that have one."""
+async def holders(
+    conn: AsyncConnection, page_ids: list[str], workspace_id: int
+) -> dict[str, Holder]:
+    """Page id → the channel that connecting it from `workspace_id` meets, for the Pages that
+    have one: the Page's live channel, whoever has it; else the workspace's own channel of it
+    removed with its history kept (connecting the Page again brings that history back). Another
+    workspace's removed channel holds nothing: its history stays there, the Page is free."""
     if not page_ids:
         return {}
     rows = await conn.execute(
@@ -117,14 +122,24 @@ async def holders(conn: AsyncConnection, page_ids: list[str]) -> dict[str, Holde
             channels.c.workspace_id,
             channels.c.status,
             channels.c.erase_requested_at,
-        ).where(channels.c.page_id.in_(page_ids))
-    )
-    return {
-        str(row.page_id): Holder(
-            int(row.id), row.workspace_id, str(row.status), row.erase_requested_at is not None
         )
-        for row in rows
-    }
+        .where(
+            channels.c.page_id.in_(page_ids),
+            or_(channels.c.status != REMOVED, channels.c.workspace_id == workspace_id),
+        )
+        .order_by(channels.c.id)
+    )
+    found: dict[str, Holder] = {}
+    for row in rows:
+        page_id = str(row.page_id)
+        held = found.get(page_id)
+        # The live channel wins over removed ones (there is at most one live), and the newest
+        # removed one over older ones.
+        if held is None or held.status == REMOVED:
+            found[page_id] = Holder(
+                int(row.id), row.workspace_id, str(row.status), row.erase_requested_at is not None
+            )
+    return found
 
 
 async def add(

@@ -15,6 +15,7 @@ from frontdesk.core.handoff import DEFAULT_HUMAN_COMMANDS, HandoffStage, Handoff
 from frontdesk.core.models import Author, Contact, ConversationStatus, MessageStatus, advance
 
 from . import changes
+from .channels import REMOVED
 from .tables import channels, contacts, conversations, handoff_settings, messages
 
 
@@ -51,7 +52,9 @@ _CHANNEL_FOR_PAGE = (
     .select_from(
         channels.outerjoin(handoff_settings, handoff_settings.c.channel_id == channels.c.id)
     )
-    .where(channels.c.page_id == bindparam("page_id"))
+    # The live channel: a channel removed with its history kept takes no more events, and
+    # another workspace's channel may have the Page now.
+    .where(channels.c.page_id == bindparam("page_id"), channels.c.status != REMOVED)
 )
 _THREAD = (
     select(contacts.c.id, conversations.c.id.label("conversation_id"), conversations.c.owner)

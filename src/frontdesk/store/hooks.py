@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .channels import REMOVED
 from .meta_apps import MetaApp
 from .secrets import SecretError, Secrets
 from .tables import channel_hooks, channels
@@ -216,6 +217,9 @@ async def receiving(conn: AsyncConnection, keys: Secrets, key: str) -> Receiving
             .where(
                 channel_hooks.c.workspace_id == row.workspace_id,
                 channel_hooks.c.app_id == row.app_id,
+                # A removed channel's Page may be another workspace's now: the app of the
+                # workspace that removed it speaks for it no more.
+                channels.c.status != REMOVED,
             )
         )
         pages = frozenset(str(r.page_id) for r in found)

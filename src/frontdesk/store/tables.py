@@ -116,6 +116,9 @@ meta_apps = Table(
 
 # --- Pages and what they receive -----------------------------------------------------------
 
+LIVE_CHANNELS = "status <> 'removed'"
+"""The predicate of `uq_channels_live_page_id`: every channel but those removed (history kept)."""
+
 channels = Table(
     "channels",
     metadata,
@@ -123,7 +126,7 @@ channels = Table(
     # NULL: not yet claimed by a workspace (a channel connected before accounts existed, or by
     # `frontdesk dev` before the first run); the first workspace created adopts these.
     Column("workspace_id", Integer, ForeignKey("workspaces.id"), nullable=True, index=True),
-    Column("page_id", String(64), nullable=False, unique=True),
+    Column("page_id", String(64), nullable=False),
     Column("name", String(200), nullable=False, default=""),
     Column("page_token", LargeBinary, nullable=True),
     Column("link", String(20), nullable=False, default="inbox"),
@@ -135,6 +138,16 @@ channels = Table(
     # Removed with its history to be deleted: when that was asked. The `erase` job is working
     # through it, a batch at a time, and deletes the channel last (`store.removal`).
     Column("erase_requested_at", Double, nullable=True),
+    Index("ix_channels_page_id", "page_id"),
+    # One live channel per Page: events are routed by Page id. A channel removed with its
+    # history kept stays with its workspace and leaves the Page free for another to connect.
+    Index(
+        "uq_channels_live_page_id",
+        "page_id",
+        unique=True,
+        sqlite_where=text(LIVE_CHANNELS),
+        postgresql_where=text(LIVE_CHANNELS),
+    ),
     sqlite_autoincrement=True,
 )
 
@@ -365,6 +378,18 @@ worker_heartbeats = Table(
     metadata,
     Column("worker_id", String(100), primary_key=True),
     Column("seen_at", Double, nullable=False),
+)
+
+# Live updates across processes on SQLite (`store.changes`): what a process without inbox pages
+# of its own (a separate `frontdesk worker`) changed, for `frontdesk serve` to read. Ids only
+# grow (AUTOINCREMENT), so "after the last one read" is exact; the writers keep the last few.
+# PostgreSQL uses LISTEN/NOTIFY and leaves it empty.
+live_changes = Table(
+    "live_changes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("payload", String(1000), nullable=False),
+    sqlite_autoincrement=True,
 )
 
 # --- the rule-based bot: one per channel, every save a version; what conversations remember --

@@ -1,8 +1,8 @@
-"""Who has a conversation and where it stands, through the inbox's forms, with a handler that
+"""Who has a conversation and where it stands, through the inbox's forms, with a rule bot that
 answers every turn (so its silence shows): take it, give it to a colleague, two agents taking it
-at once (the second is told), hand it back (the handler answers again, knowing what the person
-said), resolve (the next message goes to the handler and opens it), reopen, snooze (it opens at
-its time, or when the customer writes). Strange forms change nothing."""
+at once (the second is told), hand it back (the bot answers again, and its next turn is told
+what the person said), resolve (the next message goes to the bot and opens it), reopen, snooze
+(it opens at its time, or when the customer writes). Strange forms change nothing."""
 
 from __future__ import annotations
 
@@ -14,10 +14,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from frontdesk.core import Author, HandoffStage, LinkKind, Outcome, Reply, Turn
+from frontdesk.core import Author, HandoffStage, LinkKind
 from frontdesk.core.people import Role
 from frontdesk.store import accounts
+from frontdesk.store import conversations as store
 from frontdesk.store.tables import conversations
+from frontdesk.web.botfile import load
+from frontdesk.workers import botprofile
 from tests.flows.harness import HOUR
 
 from .agents import Agents, agents_at_work, sent_messages
@@ -26,29 +29,33 @@ from .conftest import csrf_of
 pytestmark = pytest.mark.db
 
 
-class Parrot:
-    """Answers every turn, so that its silence can be seen; keeps what it was told."""
-
-    def __init__(self) -> None:
-        self.turns: list[Turn] = []
-
-    async def handle(self, turn: Turn) -> Outcome:
-        self.turns.append(turn)
-        return Outcome(replies=(Reply(text=f"Bot: {turn.event.text}"),))
+BOT = """
+name: Answers every turn
+rules:
+  - when: {keywords: {is: [hi]}}
+    do: [{text: "Bot: Hi"}]
+  - when: {keywords: {is: [thanks]}}
+    do: [{text: "Bot: Thanks!"}]
+  - when: {keywords: {is: [one more thing]}}
+    do: [{text: "Bot: One more thing"}]
+  - when: {default: always}
+    do: [{text: "Bot: Anything else"}]
+"""
+"""The real rules handler with a tiny bot: a distinct answer to each message the stories send."""
 
 
 @pytest.fixture
-def parrot() -> Parrot:
-    return Parrot()
-
-
-@pytest.fixture
-async def team(
-    database_url: str, engine: AsyncEngine, tmp_path: Path, parrot: Parrot
-) -> AsyncIterator[Agents]:
-    async with agents_at_work(
-        database_url, engine, tmp_path, handlers={LinkKind.RULES: parrot}, link=LinkKind.RULES
-    ) as made:
+async def team(database_url: str, engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Agents]:
+    async with agents_at_work(database_url, engine, tmp_path, link=LinkKind.RULES) as made:
+        async with made.desk.engine.begin() as conn:
+            await botprofile.save(
+                conn,
+                made.desk.channel_id,
+                fmt="yaml",
+                source=BOT,
+                definition=load(BOT, "bot.yaml").data,
+                now=made.desk.clock.now(),
+            )
         await made.member("morgan@example.com", "Morgan Reyes", Role.OWNER)
         await made.member("ana@example.com", "Ana Lima")
         await made.member("rui@example.com", "Rui Costa")
@@ -95,7 +102,7 @@ async def act(team: Agents, email: str, action: str, **data: str) -> str:
 
 
 async def test_take_assign_and_hand_back_the_handler_answers_knowing_what_was_said(
-    team: Agents, parrot: Parrot
+    team: Agents,
 ) -> None:
     desk = team.desk
     await desk.say("Hi")
@@ -116,8 +123,13 @@ async def test_take_assign_and_hand_back_the_handler_answers_knowing_what_was_sa
     assert (await desk.handoff()).stage is HandoffStage.BOT
     await desk.say("Thanks!")
     assert bot_lines(team) == ["Bot: Hi", "Bot: Thanks!"]
-    told = parrot.turns[-1].history
-    assert (Author.AGENT, "Yes, Rui here. Your order ships today.") in [tuple(h) for h in told]
+    # What the bot's turn was told: the transcript before the customer's message, the person's
+    # reply in it (`workers.turns` reads it the same way).
+    [thanks] = [m["id"] for m in await desk.messages() if m["text"] == "Thanks!"]
+    conversation_id = await desk.conversation_id()
+    async with desk.engine.connect() as conn:
+        told = await store.history(conn, conversation_id, thanks, 20)
+    assert (Author.AGENT, "Yes, Rui here. Your order ships today.") in told
     # Handing back what the bot has already is said, not done twice.
     page = await act(team, "rui@example.com", "hand-back")
     assert "Nobody has this conversation: there is nothing to hand back." in page

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import uvicorn
 from cryptography.fernet import Fernet
-from playwright.sync_api import Browser, ConsoleMessage, Response, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Response, expect
 from sqlalchemy import create_engine, insert
 
 from frontdesk.app import create_app
@@ -29,8 +29,6 @@ from frontdesk.store.tables import channels
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-results" / "console"
 OWNER_PASSWORD = "correct horse battery staple"
 AGENT_PASSWORD = "a quiet river at midnight"
@@ -89,18 +87,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         thread.join(15)
         sock.close()
     assert not thread.is_alive(), "Frontdesk did not shut down"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 class Tab:

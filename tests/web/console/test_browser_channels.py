@@ -24,7 +24,7 @@ import httpx
 import pytest
 import uvicorn
 from cryptography.fernet import Fernet
-from playwright.sync_api import Browser, ConsoleMessage, Response, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Response, expect
 
 from frontdesk.app import create_app
 from frontdesk.emulator.app import build_meta
@@ -36,8 +36,6 @@ from frontdesk.workers.examination import REQUIRED_FIELDS
 pytestmark = pytest.mark.browser
 
 T = TypeVar("T")
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-results" / "console" / "channels"
 PASSWORD = "correct horse battery staple"
 APP_ID = "900100200300400"
@@ -127,18 +125,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     finally:
         frontdesk.stop()
         emulator.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 class Tab:

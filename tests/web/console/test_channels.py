@@ -430,3 +430,68 @@ async def test_hostile_channel_forms_are_refused_or_escaped(wired: Wired) -> Non
     assert "<script>alert(1)</script>" not in shown.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown.text
     assert (await channel(wired, channel_id))["link"] == "inbox"
+
+
+async def test_a_page_removed_with_its_history_kept_can_be_connected_by_its_new_owner(
+    wired: Wired,
+) -> None:
+    """The Page changed hands: Lisbon removed it keeping its history, Porto connects it. Each
+    workspace keeps its own conversations; the Page's events go to Porto's live channel only,
+    and Lisbon cannot take the Page back while Porto has it."""
+    lisbon, old_id = await connected(wired)
+    await wired.say("Olá! Is my order on its way?")
+    form = await lisbon.get(f"/channels/{old_id}/remove")
+    removed = await lisbon.post(
+        f"/channels/{old_id}/remove", {"csrf_token": csrf_of(form.text), "history": "keep"}
+    )
+    assert removed.status_code == 200, removed.text
+
+    await wired.member("Porto", "rita@porto.test")
+    porto = await wired.signed_in("rita@porto.test")
+    back = await wired.facebook(porto, pages=(LISBON,))
+    choice = await porto.get(back.headers["location"])
+    assert "Already connected to another Frontdesk workspace" not in text_of(choice.text)
+    await choose(wired, porto, back.headers["location"], LISBON)
+    async with wired.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(channels.c.id, channels.c.workspace_id, channels.c.status).order_by(
+                    channels.c.id
+                )
+            )
+        ).all()
+    assert [(r.id, r.status) for r in rows] == [(old_id, "removed"), (rows[1].id, "active")]
+    assert rows[0].workspace_id != rows[1].workspace_id
+    new_id = rows[1].id
+
+    await wired.say("Hello, is this the new shop?")
+    async with wired.engine.connect() as conn:
+        filed = (
+            await conn.execute(
+                select(messages.c.channel_id, messages.c.text)
+                .where(messages.c.direction == "inbound")
+                .order_by(messages.c.id)
+            )
+        ).all()
+    assert [tuple(m) for m in filed] == [
+        (old_id, "Olá! Is my order on its way?"),
+        (new_id, "Hello, is this the new shop?"),
+    ]
+    theirs = text_of((await porto.get("/inbox")).text)
+    assert "Hello, is this the new shop?" in theirs
+    assert "Is my order on its way" not in theirs
+    async with wired.engine.connect() as conn:
+        kept = (
+            await conn.execute(
+                select(conversations.c.id).where(conversations.c.channel_id == old_id)
+            )
+        ).scalar_one()
+    assert (await porto.get(f"/inbox/{kept}")).status_code == 404
+    history = text_of((await lisbon.get(f"/inbox/{kept}")).text)
+    assert "Is my order on its way" in history
+    assert "Hello, is this the new shop?" not in history
+
+    # Lisbon cannot connect the Page again while Porto has it.
+    back = await wired.facebook(lisbon, pages=(LISBON,))
+    choice = await lisbon.get(back.headers["location"])
+    assert "Already connected to another Frontdesk workspace" in text_of(choice.text)

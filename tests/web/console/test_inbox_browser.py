@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from frontdesk.core.people import Role
 from frontdesk.store import outbox
@@ -21,8 +21,6 @@ from .stage import CHLOE, JOAO, PASSWORD, Stage, Tab, staged
 pytestmark = pytest.mark.browser
 
 HOUR = 3600.0
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
 
 
 @pytest.fixture(scope="module")
@@ -31,18 +29,6 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
         made.member("morgan@example.com", "Morgan Reyes", Role.OWNER)
         made.member("ana@example.com", "Ana Lima", Role.AGENT)
         yield made
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def log_in(tab: Tab, email: str) -> Page:

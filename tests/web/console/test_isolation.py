@@ -21,7 +21,7 @@ from sqlalchemy import select
 from starlette.routing import Route
 
 from frontdesk.core.people import Role
-from frontdesk.store import accounts, canned, hooks, logins, meta_apps, notes
+from frontdesk.store import accounts, canned, hooks, logins, meta_apps, notes, removal
 from frontdesk.store import conversations as store
 from frontdesk.store.secrets import Secrets
 from frontdesk.store.tables import (
@@ -514,4 +514,36 @@ async def test_a_route_without_an_id_shows_and_changes_nothing_of_another_worksp
         assert answer.status_code in (201, 303), answer.text
     for name in ("Their Page", "Their Owner", "Their Agent", "theirs.test", "their-secret", "777"):
         assert name not in answer.text
+    assert await snapshot(site, theirs.workspace_id) == before
+
+
+async def test_a_page_that_changed_hands_keeps_each_history_with_its_workspace(
+    site: Site,
+) -> None:
+    """Theirs removed their channel of Page 222 keeping its history, and the Page is ours now:
+    our pages show nothing of their history, their conversation stays as unknown to us as one
+    that exists nowhere, and nothing of theirs changes."""
+    theirs = await two_workspaces(site)
+    async with site.engine.begin() as conn:
+        await removal.mark_removed(conn, theirs.channel_id, "Removed", site.clock())
+        ours = await accounts.workspace_named(conn, "Ours")
+    assert ours is not None
+    ours_now = await site.channel(ours.id, "222", "Our Page now")
+    await site.signed_in("owner@theirs.test")
+    before = await snapshot(site, theirs.workspace_id)
+    browser = await site.signed_in("owner@ours.test")
+    shown = [
+        path for method, path in sorted(OWN) if method == "GET" and (method, path) not in GET_STATUS
+    ]
+    for path in [*shown, "/inbox?q=words", f"/channels/{ours_now}"]:
+        answer = await browser.get(path)
+        assert answer.status_code == 200, path
+        for name in ("Their Page", "Their customer", "Their Owner", "theirs.test"):
+            assert name not in answer.text, (path, name)
+    for route in sorted(AIMED):
+        if route[0] != "GET":
+            continue
+        answers = [await browser.get(AIMED[route](target)[0]) for target in (theirs, MISSING)]
+        assert [a.status_code for a in answers] == [404, 404], route
+        assert answers[0].text == answers[1].text
     assert await snapshot(site, theirs.workspace_id) == before

@@ -209,7 +209,9 @@ async def callback(console: Console, ask: Ask) -> Response:
             token = await onboarding.login_token(graph, app, _callback_url(console), code)
             found = await onboarding.pages_of(graph, token)
             async with console.engine.begin() as conn:
-                held = await channel_store.holders(conn, [a.id for a, _ in found])
+                held = await channel_store.holders(
+                    conn, [a.id for a, _ in found], user.workspace_id
+                )
             offers = []
             for account, published in found:
                 holder = held.get(account.id)
@@ -342,7 +344,7 @@ async def next_page(console: Console, ask: Ask) -> Response:
         app = await meta_apps.app_for_workspace(
             conn, console.keys, user.workspace_id, console.config.operator_app
         )
-        held = (await channel_store.holders(conn, [page_id])).get(page_id)
+        held = (await channel_store.holders(conn, [page_id], user.workspace_id)).get(page_id)
         hook = None
         if not _is_operator(console, app):
             # The workspace's own app sends its webhooks to a URL of the channel's own.
@@ -443,26 +445,28 @@ async def save_channel(
     first_check_at: float | None = None,
 ) -> int:
     """The Page as the workspace's channel: a new one, or the one it had (or an unclaimed one)
-    with the new token, sending what waited while it was paused; watched by the doctor from
-    `first_check_at` (default now). ConnectFailed when another workspace has the Page."""
-    held = (await channel_store.holders(conn, [page_id])).get(page_id)
+    with the new token, sending what waited while it was paused; a channel the workspace
+    removed with its history kept comes back with it. Watched by the doctor from
+    `first_check_at` (default now). ConnectFailed when another workspace has the Page live."""
+    held = (await channel_store.holders(conn, [page_id], workspace_id)).get(page_id)
     if held is not None and held.workspace_id not in (None, workspace_id):
         raise ConnectFailed("saved", onboarding.ELSEWHERE)
     if held is not None and held.erasing:
         raise ConnectFailed("saved", ERASING)
-    if held is None:
-        try:
-            async with conn.begin_nested():
+    try:
+        async with conn.begin_nested():
+            if held is None:
                 channel_id = await channel_store.add(
                     conn, workspace_id, page_id, name, console.keys.encrypt(token), now
                 )
-        except IntegrityError as err:
-            # Another workspace connected the same Page a moment earlier.
-            raise ConnectFailed("saved", onboarding.ELSEWHERE) from err
-    else:
-        channel_id = held.channel_id
-        await channel_store.adopt(conn, channel_id, workspace_id, name, now)
-        await sending.reconnect(conn, console.keys, channel_id, token, now)
+            else:
+                channel_id = held.channel_id
+                await channel_store.adopt(conn, channel_id, workspace_id, name, now)
+                await sending.reconnect(conn, console.keys, channel_id, token, now)
+    except IntegrityError as err:
+        # Another workspace connected the same Page a moment earlier (the Page has one live
+        # channel: bringing back a removed one meets the same rule).
+        raise ConnectFailed("saved", onboarding.ELSEWHERE) from err
     await checkup.watch(conn, channel_id, now, at=first_check_at)
     return channel_id
 

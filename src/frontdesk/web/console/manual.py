@@ -23,7 +23,7 @@ from frontdesk.store.meta_apps import MetaApp
 from frontdesk.web.access import Forbidden, access_hook, require_manager
 from frontdesk.workers import checkup
 
-from . import onboarding
+from . import meta_fields, onboarding
 from .connect import save_channel
 from .context import Ask, Console
 from .onboarding import ConnectFailed
@@ -31,8 +31,6 @@ from .pages import redirect
 
 log = logging.getLogger("frontdesk.console")
 
-_APP_ID = re.compile(r"[0-9]{1,32}")
-_SECRET = re.compile(r"[\x21-\x7e]{8,200}")  # printable, no spaces: as Meta shows it
 _TOKEN = re.compile(r"[A-Za-z0-9_.%|-]{20,1000}")  # what Meta's tokens are made of
 TOKEN_LIMIT = 1000
 FIELD_OF_STEP = {
@@ -114,12 +112,8 @@ async def connect(console: Console, ask: Ask) -> Response:
         )
     if hook.via != hooks.MANUAL:
         raise Forbidden("this channel was connected with Facebook login: reconnect it that way")
-    app_id = form.text("app_id", 32)
-    if "app_id" not in form.errors and not _APP_ID.fullmatch(app_id):
-        form.fail("app_id", "The App ID is a number, as the App Dashboard shows it.")
-    secret = form.text("app_secret", 200, required=secret_kept is None)
-    if secret and not _SECRET.fullmatch(secret):
-        form.fail("app_secret", "Paste the App secret exactly: 8 to 200 characters, no spaces.")
+    app_id = meta_fields.app_id(form)
+    secret = meta_fields.app_secret(form, required=secret_kept is None)
     token = form.text("page_token", TOKEN_LIMIT)
     if "page_token" not in form.errors and not _TOKEN.fullmatch(token):
         form.fail(

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from frontdesk.store import meta_apps
 from frontdesk.web.access import access_workspace_settings
 
+from . import meta_fields
 from .context import Ask, Console
 from .pages import redirect
 
@@ -17,8 +18,6 @@ NOTICES = {
     "saved": "The Meta app settings were saved.",
     "token": "A new verify token was made. Paste it into your Meta app's webhook settings.",
 }
-_APP_ID = re.compile(r"[0-9]{1,32}")
-_SECRET = re.compile(r"[\x21-\x7e]{8,200}")  # printable, no spaces: as Meta shows it
 _VERSION = re.compile(r"v[0-9]{1,3}\.[0-9]{1,3}")
 SOURCES = ("operator", "own")
 
@@ -50,12 +49,8 @@ async def save(console: Console, ask: Ask) -> Response:
     source = form.choice("source", SOURCES)
     app_id = secret = graph_url = version = ""
     if source == "own":
-        app_id = form.text("app_id", 32)
-        if "app_id" not in form.errors and not _APP_ID.fullmatch(app_id):
-            form.fail("app_id", "The App ID is a number, as the App Dashboard shows it.")
-        secret = form.text("app_secret", 200, required=False)
-        if secret and not _SECRET.fullmatch(secret):
-            form.fail("app_secret", "Paste the App secret exactly: 8 to 200 characters, no spaces.")
+        app_id = meta_fields.app_id(form)
+        secret = meta_fields.app_secret(form, required=False)
         graph_url = form.choice("graph_url", console.config.graph_urls)
         version = form.text("graph_version", 20)
         if "graph_version" not in form.errors and not _VERSION.fullmatch(version):
