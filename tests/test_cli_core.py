@@ -182,6 +182,10 @@ def test_worker_runs_until_sigterm_and_stops_cleanly(
             worker.alive()
             assert time.monotonic() < deadline, worker.stderr()
             time.sleep(0.05)
+        # Its CPU priority is lowered (FRONTDESK_WORKER_NICE, 10 by default): field 19 of
+        # /proc/<pid>/stat is the process's nice value, the test runner's plus ten.
+        stat = Path(f"/proc/{worker.process.pid}/stat").read_text()
+        assert int(stat.rsplit(")", 1)[1].split()[16]) == os.nice(0) + 10
         assert worker.stop(signal.SIGTERM) == 0, worker.stderr()
         assert heartbeats() == 0  # it said goodbye: /readyz stops counting on it at once
     finally:

@@ -33,6 +33,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
             "FRONTDESK_META_VERIFY_TOKEN": "verify-me",
             "FRONTDESK_GRAPH_URL": "http://127.0.0.1:8081/",
             "FRONTDESK_WORKERS": "8",
+            "FRONTDESK_WORKER_NICE": "0",
             "FRONTDESK_IN_PROCESS_WORKER": "true",
         }
     )
@@ -46,6 +47,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
     assert not settings.is_sqlite
     assert settings.runs_worker_in_process
     assert settings.workers == 8
+    assert settings.worker_nice == 0
     assert "s3cret" not in repr(settings)
     assert keys.split(",")[0] not in repr(settings)
 
@@ -57,6 +59,8 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         ({"FRONTDESK_DATABASE_URL": "mysql://x"}, "FRONTDESK_DATABASE_URL"),
         ({"FRONTDESK_WORKERS": "many"}, "FRONTDESK_WORKERS"),
         ({"FRONTDESK_WORKERS": "0"}, "FRONTDESK_WORKERS"),
+        ({"FRONTDESK_WORKER_NICE": "20"}, "FRONTDESK_WORKER_NICE"),
+        ({"FRONTDESK_WORKER_NICE": "-5"}, "FRONTDESK_WORKER_NICE"),
         ({"FRONTDESK_IN_PROCESS_WORKER": "perhaps"}, "FRONTDESK_IN_PROCESS_WORKER"),
     ],
 )

@@ -185,6 +185,7 @@ def create_app(
 
     if with_worker:
         intake.on_enqueued = worker.wake
+        worker.defer_to = lambda: intake.in_flight > 0
 
     box = build_inbox(settings)
 

@@ -158,3 +158,28 @@ async def test_a_worker_stopped_mid_batch_leaves_every_job_of_it_ready(
     assert await effects(engine) == set()
     assert await Worker(engine, {"record": record}, clock=lambda: NOW).run_until_idle() == 3
     assert [(s, a) for s, a, _ in await states(engine)] == [("done", 1)] * 3
+
+
+async def test_the_worker_gives_way_to_the_intake_but_is_never_starved(
+    engine: AsyncEngine,
+) -> None:
+    """In `frontdesk serve` the worker waits while webhooks wait for their commit; an intake
+    that is always busy still leaves it a batch every DEFER_MOST."""
+    asked: list[bool] = []
+
+    def intake_busy() -> bool:
+        asked.append(True)
+        return True
+
+    await add(engine, {"n": 1}, {"n": 2})
+    worker = Worker(engine, {"record": record}, idle_sleep=0.01, defer_to=intake_busy)
+    task = asyncio.create_task(worker.run())
+    try:
+        async with asyncio.timeout(10):
+            while worker.processed < 2:  # noqa: ASYNC110 - polling a counter under a deadline
+                await asyncio.sleep(0.01)
+    finally:
+        worker.stop()
+        await task
+    assert len(asked) > 5  # it did wait, asking again and again, before each batch
+    assert await effects(engine) == {"effect-1", "effect-2"}

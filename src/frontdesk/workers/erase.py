@@ -3,7 +3,7 @@
 Removing a Page with its history deleted only marks the channel (`store.removal.mark_removed`
 with `erase`) and enqueues this job, so the request answers at once however long the history.
 Each run deletes at most BATCH rows (children first: messages before their conversations,
-conversations before their contacts) in the job's own transaction, then enqueues the next run;
+conversations before their contacts) in its batch's transaction, then enqueues the next run;
 the channel row goes last, and until then the console shows its history being deleted. A worker
 that dies mid-batch loses that batch's transaction only: the job runs again and goes on from
 what is left. A channel that is no longer marked for deletion is left alone.

@@ -60,6 +60,8 @@ BATCH_SECONDS = {"sqlite": 0.004, "postgresql": 0.025}
 intake's next commit waits for it, and in `frontdesk serve` the whole event loop does: a few
 milliseconds keep acknowledgements fast while costing the batch little (docs/performance.md).
 On PostgreSQL a batch only holds its own rows, and each statement is a round trip."""
+DEFER_MOST = 0.05
+DEFER_STEP = 0.001
 RETRY_PAUSE = 1.0
 """Seconds a lane waits after its transaction failed for a reason no job explains."""
 CALLS_PER_LANE = 16
@@ -118,6 +120,7 @@ class Worker:
         prune_every: float = PRUNE_SECONDS,
         batch: int = BATCH_JOBS,
         batch_seconds: float | None = None,
+        defer_to: Callable[[], bool] | None = None,
     ) -> None:
         self.engine = engine
         self.handlers = dict(handlers)
@@ -132,6 +135,7 @@ class Worker:
         self.batch = batch
         default = BATCH_SECONDS.get(engine.dialect.name, BATCH_SECONDS["postgresql"])
         self.batch_seconds = default if batch_seconds is None else batch_seconds
+        self.defer_to = defer_to
         self._pick = min(4, batch)
         """Jobs the next batch picks: what batches got through lately, and some room to grow
         (a picked job is read, and on PostgreSQL locked away from other workers, whether the
@@ -199,6 +203,7 @@ class Worker:
             while len(self._calls) >= CALLS_PER_LANE * self.lanes:
                 await asyncio.wait(self._calls, return_when=asyncio.FIRST_COMPLETED)
             self._wake.clear()
+            await self._give_way()
             try:
                 ran = await self._run_batch()
             except Exception:
@@ -219,6 +224,17 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.idle_sleep):
                     await self._wake.wait()
+
+    async def _give_way(self) -> None:
+        """While `defer_to` says so (in `frontdesk serve`: webhooks wait for their commit),
+        let that go first, for up to DEFER_MOST: an acknowledgement is what Meta waits for, a
+        job only makes the backlog a little longer."""
+        if self.defer_to is None:
+            return
+        waited = 0.0
+        while self.defer_to() and waited < DEFER_MOST:
+            await asyncio.sleep(DEFER_STEP)
+            waited += DEFER_STEP
 
     async def run_until_idle(self) -> int:
         """Process jobs until none is runnable now, calls to Meta included; for tests and
