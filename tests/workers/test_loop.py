@@ -95,16 +95,20 @@ async def test_a_finished_job_lets_the_next_of_its_conversation_start_at_once(
         for n in range(3):
             await queue.enqueue(conn, "record", {"n": n}, key="p:a", now=NOW)
     # With an idle sleep of a minute, only the wake-up on completion can finish within the deadline.
-    worker = Worker(engine, {"record": record}, idle_sleep=60)
+    await run_until_processed(Worker(engine, {"record": record}, idle_sleep=60), 3, within=20)
+    assert await effects(engine) == {"effect-0", "effect-1", "effect-2"}
+
+
+async def run_until_processed(worker: Worker, count: int, *, within: float) -> None:
+    """Run `worker` until it has processed `count` jobs (failing after `within` s), then stop it."""
     task = asyncio.create_task(worker.run())
     try:
-        async with asyncio.timeout(20):
-            while worker.processed < 3:  # noqa: ASYNC110 - polling a counter under a deadline
+        async with asyncio.timeout(within):
+            while worker.processed < count:  # noqa: ASYNC110 - polling a counter under a deadline
                 await asyncio.sleep(0.01)
     finally:
         worker.stop()
         await task
-    assert await effects(engine) == {"effect-0", "effect-1", "effect-2"}
 
 
 def counting_transactions(engine: AsyncEngine) -> list[int]:
@@ -173,13 +177,6 @@ async def test_the_worker_gives_way_to_the_intake_but_is_never_starved(
 
     await add(engine, {"n": 1}, {"n": 2})
     worker = Worker(engine, {"record": record}, idle_sleep=0.01, defer_to=intake_busy)
-    task = asyncio.create_task(worker.run())
-    try:
-        async with asyncio.timeout(10):
-            while worker.processed < 2:  # noqa: ASYNC110 - polling a counter under a deadline
-                await asyncio.sleep(0.01)
-    finally:
-        worker.stop()
-        await task
+    await run_until_processed(worker, 2, within=10)
     assert len(asked) > 5  # it did wait, asking again and again, before each batch
     assert await effects(engine) == {"effect-1", "effect-2"}

@@ -226,14 +226,7 @@ async def add_message(conn: AsyncConnection, thread: Thread, now: float, **value
     """Store one message; `mid` is unique per channel, so check `has_message` first (or use
     `add_new_message`)."""
     result = await conn.execute(
-        insert(messages)
-        .values(
-            conversation_id=thread.conversation_id,
-            channel_id=thread.channel_id,
-            created_at=now,
-            **values,
-        )
-        .returning(messages.c.id)
+        insert(messages).values(**_row(thread, now, values)).returning(messages.c.id)
     )
     message_id = int(result.scalar_one())
     await _added(conn, thread, now, message_id, values)
@@ -249,13 +242,7 @@ async def add_new_message(
     make = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     result = await conn.execute(
         make(messages)
-        .values(
-            conversation_id=thread.conversation_id,
-            channel_id=thread.channel_id,
-            created_at=now,
-            mid=mid,
-            **values,
-        )
+        .values(mid=mid, **_row(thread, now, values))
         .on_conflict_do_nothing(index_elements=[messages.c.channel_id, messages.c.mid])
         .returning(messages.c.id)
     )
@@ -264,6 +251,16 @@ async def add_new_message(
         return None
     await _added(conn, thread, now, int(found), values)
     return int(found)
+
+
+def _row(thread: Thread, now: float, values: dict[str, Any]) -> dict[str, Any]:
+    """A message row of `thread`'s conversation, stored `now`."""
+    return {
+        "conversation_id": thread.conversation_id,
+        "channel_id": thread.channel_id,
+        "created_at": now,
+        **values,
+    }
 
 
 async def _added(

@@ -137,35 +137,27 @@ async def _inbound(
         return None  # another app owns the thread; its copy is not ours to answer or file twice
     mid = event.mid or f"postback:{event.psid}:{event.timestamp}"
     if isinstance(event, MessageEvent):
-        message_id = await store.add_new_message(
-            conn,
-            thread,
-            now,
-            mid=mid,
-            direction="inbound",
-            author="contact",
-            text=event.text,
-            attachments=_attachments(event) or None,
-            outgoing={"quick_reply": event.quick_reply_payload}
+        content: dict[str, Any] = {
+            "text": event.text,
+            "attachments": _attachments(event) or None,
+            "outgoing": {"quick_reply": event.quick_reply_payload}
             if event.quick_reply_payload
             else None,
-            status="received",
-            reply_to_mid=event.reply_to.mid if event.reply_to else None,
-            meta_timestamp=event.timestamp,
-        )
+            "reply_to_mid": event.reply_to.mid if event.reply_to else None,
+        }
     else:
-        message_id = await store.add_new_message(
-            conn,
-            thread,
-            now,
-            mid=mid,
-            direction="inbound",
-            author="contact",
-            text=event.title,
-            outgoing={"postback": event.payload},
-            status="received",
-            meta_timestamp=event.timestamp,
-        )
+        content = {"text": event.title, "outgoing": {"postback": event.payload}}
+    message_id = await store.add_new_message(
+        conn,
+        thread,
+        now,
+        mid=mid,
+        direction="inbound",
+        author="contact",
+        status="received",
+        meta_timestamp=event.timestamp,
+        **content,
+    )
     if message_id is None:
         return None  # a redelivery: stored (and answered) once
     await store.touch_contact(conn, thread.contact_id, event.timestamp / 1000)

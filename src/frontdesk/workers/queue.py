@@ -165,13 +165,18 @@ async def claim(
             break
     if not chosen:
         return []
+    return await _lease(conn, jobs.c.id.in_(chosen), worker, now + lease)
+
+
+async def _lease(conn: AsyncConnection, which: Any, worker: str, until: float) -> list[Job]:
+    """Mark the jobs `which` selects running under `worker`'s lease; the jobs, by id."""
     rows = await conn.execute(
         update(jobs)
-        .where(jobs.c.id.in_(chosen))
+        .where(which)
         .values(
             state="running",
             locked_by=worker,
-            locked_until=now + lease,
+            locked_until=until,
             attempts=jobs.c.attempts + 1,
         )
         .returning(jobs.c.id, jobs.c.kind, jobs.c.key, jobs.c.payload, jobs.c.attempts)
@@ -250,19 +255,7 @@ async def claim_ids(
     claimable = or_(
         jobs.c.state == "ready", and_(jobs.c.state == "running", jobs.c.locked_until < now)
     )
-    rows = await conn.execute(
-        update(jobs)
-        .where(and_(jobs.c.id.in_(ids), claimable))
-        .values(
-            state="running",
-            locked_by=worker,
-            locked_until=now + lease,
-            attempts=jobs.c.attempts + 1,
-        )
-        .returning(jobs.c.id, jobs.c.kind, jobs.c.key, jobs.c.payload, jobs.c.attempts)
-    )
-    claimed = [Job(r.id, r.kind, r.key, dict(r.payload), r.attempts) for r in rows]
-    return sorted(claimed, key=lambda job: job.id)
+    return await _lease(conn, and_(jobs.c.id.in_(ids), claimable), worker, now + lease)
 
 
 _COMPLETE = (
