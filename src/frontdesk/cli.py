@@ -227,6 +227,12 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         log_config=None,
         access_log=False,
+        # httptools (picked by "auto") is what saves the HTTP parsing's CPU. The loop stays
+        # asyncio's: uvloop, while its loop is busy, left new connections waiting to be
+        # accepted (436 at once under `make bench`'s overload), so 1 % of requests were
+        # answered after 2-5 s; asyncio's accepts them promptly at the same throughput
+        # (docs/performance.md). `frontdesk worker` does run on uvloop (`_run_loop`).
+        loop="asyncio",
     )
     Server(config).run()
     return 0
