@@ -4,7 +4,7 @@
 500 people through the intake (in-process), then lets one `Worker` file them all, and reports
 the worker phase's CPU seconds per event (this process, every thread) and events per second.
 
-The loop is uvloop's, as in `frontdesk serve` and `frontdesk worker`. CPU time, unlike wall
+The loop is uvloop's, as in `frontdesk worker`. CPU time, unlike wall
 time, barely moves when other programs share the machine, so this is the figure to compare
 between changes. The baseline, measured in the same run on the same database, is the least a
 job can cost: a job kind that does nothing, run in batches like any other. The ratio says how

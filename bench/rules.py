@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvloop
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 from starlette.types import Receive, Scope, Send
@@ -349,6 +348,6 @@ def arguments() -> argparse.Namespace:
 
 if __name__ == "__main__":
     options = arguments()
-    found = uvloop.run(main(options))  # the loop `frontdesk serve` runs on
+    found = asyncio.run(main(options))  # the loop `frontdesk serve` runs on
     if options.json:
         options.json.write_text(json.dumps(found, indent=2, default=str))

@@ -347,10 +347,11 @@ class Bench:
             ]
         else:
             command = [PYTHON, "-m", "frontdesk.cli", "serve"]
-        # The same uvicorn settings for both: one process, loopback, no access log.
+        # The same uvicorn settings for both: one process, loopback, no access log, asyncio's
+        # loop and httptools (what `frontdesk serve` sets).
         command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
         if database is None:
-            command.append("--no-access-log")
+            command += ["--no-access-log", "--loop", "asyncio", "--http", "httptools"]
         env = dict(self.env)
         if database is not None:
             env["FRONTDESK_DATABASE_URL"] = database.url
