@@ -34,9 +34,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 def database_url(tmp_path: Path) -> Iterator[str]:
     """A migrated, empty database that no other test sees."""
     if not TEST_DATABASE_URL:
-        url = f"sqlite:///{tmp_path}/frontdesk.db"
-        upgrade(url)
-        yield url
+        yield _migrated_sqlite(tmp_path)
         return
     schema = "t_" + secrets.token_hex(6)
     admin = create_sync_engine(sync_url(TEST_DATABASE_URL), isolation_level="AUTOCOMMIT")
@@ -53,6 +51,26 @@ def database_url(tmp_path: Path) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def _migrated_sqlite(folder: Path) -> str:
+    url = f"sqlite:///{folder}/frontdesk.db"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A migrated SQLite database whichever database the run is for: the tests of what only
+    SQLite does (PostgreSQL has no such thing to test) run in both passes, never skipped."""
+    return _migrated_sqlite(tmp_path)
+
+
+@pytest.fixture
+async def sqlite_engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(sqlite_url)
+    yield engine
+    await engine.dispose()
 
 
 @pytest.fixture

@@ -177,12 +177,11 @@ async def test_what_another_process_commits_is_heard(
 
 
 async def test_on_sqlite_the_process_with_the_pages_writes_nothing_down(
-    engine: AsyncEngine,
+    sqlite_engine: AsyncEngine,
 ) -> None:
     """`frontdesk serve` (its own worker inside) hands its changes over in memory: the table is
-    for the changes of processes without pages of their own."""
-    if engine.dialect.name != "sqlite":
-        pytest.skip("PostgreSQL announces every change with NOTIFY")
+    for the changes of processes without pages of their own. (PostgreSQL: NOTIFY, no table.)"""
+    engine = sqlite_engine
     channel_id = await channel_of(engine, "Lisbon Tees", "111")
     hub = Hub()
     async with changes.feed(engine, hub, every=0.05):
@@ -196,14 +195,13 @@ async def test_on_sqlite_the_process_with_the_pages_writes_nothing_down(
 
 
 async def test_on_sqlite_changes_missed_by_a_reader_far_behind_reload_the_pages(
-    engine: AsyncEngine, database_url: str
+    sqlite_engine: AsyncEngine, sqlite_url: str
 ) -> None:
     """The writers keep the last `KEPT` changes; a reader that finds a gap where pruned ones
-    were says RESYNC, then goes on with what it finds."""
-    if engine.dialect.name != "sqlite":
-        pytest.skip("PostgreSQL announces every change with NOTIFY")
+    were says RESYNC, then goes on with what it finds. (PostgreSQL: NOTIFY, no table.)"""
+    engine = sqlite_engine
     channel_id = await channel_of(engine, "Lisbon Tees", "111")
-    other = create_engine(database_url)
+    other = create_engine(sqlite_url)
     hub = Hub(backlog=10 * changes.KEPT)  # the page keeps up: only the reader fell behind
     try:
         async with other.begin() as conn:
