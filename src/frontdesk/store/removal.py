@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from frontdesk.core.models import FailureCode, MessageStatus
 
 from .channels import REMOVED
-from .tables import channels, jobs, messages, metadata
+from .tables import channels, jobs, messages, metadata, not_taken
 
 MAX_DEPTH = 10
 """Tables hanging off a channel go a few levels deep (channel → conversation → message); a
@@ -60,7 +60,7 @@ async def cancel_waiting_jobs(conn: AsyncConnection, kind: str, key: str) -> int
     """Jobs of `kind` and `key` not yet taken by a worker are dropped (a removed channel's next
     doctor examination, say)."""
     done = await conn.execute(
-        delete(jobs).where(jobs.c.kind == kind, jobs.c.key == key, jobs.c.state == "ready")
+        delete(jobs).where(jobs.c.kind == kind, jobs.c.key == key, not_taken())
     )
     return int(done.rowcount)
 

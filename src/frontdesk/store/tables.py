@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -17,8 +19,11 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
+    literal_column,
     text,
 )
+from sqlalchemy.sql.elements import ColumnElement
 
 # Times are epoch seconds (double): portable across SQLite and PostgreSQL and cheap to compare
 # in the queue's hot queries.
@@ -210,8 +215,8 @@ webhook_bodies = Table(
 )
 
 UNFINISHED_JOBS = "state IN ('ready', 'running')"
-"""The predicate of `ix_jobs_unfinished`; queries spell it the same, literally, so that both
-databases see the partial index applies."""
+"""The predicate of `ix_jobs_unfinished`; queries spell it the same, literally (`unfinished`),
+so that both databases see the partial index applies."""
 
 jobs = Table(
     "jobs",
@@ -231,9 +236,10 @@ jobs = Table(
     # Claims walk the ready jobs that are due, by due time (`workers.queue.claim`): a range of
     # this index that ends at "now", so jobs scheduled for later are never read.
     Index("ix_jobs_claim", "state", "run_at"),
-    Index("ix_jobs_key_state", "key", "state"),
-    # The claim's "is an earlier job of this conversation unfinished?" (`workers.queue`): only
-    # unfinished jobs are in it, however long a conversation's history of finished ones.
+    # The claim's "is an earlier job of this conversation unfinished?" (`workers.queue`) and
+    # every other look-up by key (all of them ask for unfinished jobs: `unfinished`): only
+    # unfinished jobs are in it, however long a conversation's history of finished ones. The
+    # only index by key: each one costs every enqueue a scattered page write.
     Index(
         "ix_jobs_unfinished",
         "key",
@@ -242,6 +248,20 @@ jobs = Table(
         postgresql_where=text(UNFINISHED_JOBS),
     ),
 )
+
+
+def unfinished(state: ColumnElement[Any] = jobs.c.state) -> ColumnElement[bool]:
+    """`state IN ('ready', 'running')` with the states written into the SQL, not bound: only
+    then can either database see that `ix_jobs_unfinished` applies, whatever the plan cache does
+    with parameters. `state`: the column of an alias of `jobs`."""
+    return state.in_([literal_column("'ready'"), literal_column("'running'")])
+
+
+def not_taken() -> ColumnElement[bool]:
+    """`state = 'ready'`, spelled so that a look-up by key reads `ix_jobs_unfinished`: with a
+    plain `state = 'ready'` SQLite prefers `ix_jobs_claim` and reads every ready job."""
+    return and_(unfinished(), jobs.c.state != "running")
+
 
 contacts = Table(
     "contacts",

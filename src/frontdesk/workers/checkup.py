@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from frontdesk.store import outbox
 from frontdesk.store.secrets import Secrets
-from frontdesk.store.tables import channels, jobs
+from frontdesk.store.tables import channels, jobs, unfinished
 
 from . import queue, sending
 from .doctor import Doctor
@@ -152,7 +152,7 @@ def doctor_key(channel_id: int) -> str:
 
 
 async def _waiting(conn: AsyncConnection, key: str, *, besides: int | None = None) -> bool:
-    mine = and_(jobs.c.kind == DOCTOR, jobs.c.key == key, jobs.c.state.in_(("ready", "running")))
+    mine = and_(jobs.c.kind == DOCTOR, jobs.c.key == key, unfinished())
     if besides is not None:
         mine = and_(mine, jobs.c.id != besides)
     return bool((await conn.execute(select(exists().where(mine)))).scalar())

@@ -45,7 +45,7 @@ from frontdesk.messenger import (
 from frontdesk.store import attachments, media, profiles
 from frontdesk.store.outbox import PAUSED
 from frontdesk.store.secrets import SecretError, Secrets
-from frontdesk.store.tables import jobs
+from frontdesk.store.tables import jobs, unfinished
 
 from . import queue
 from .download import Downloader, DownloadFailed, DownloadRefused
@@ -91,9 +91,7 @@ async def queue_profile(conn: AsyncConnection, contact_id: int, now: float) -> b
     if not await profiles.due(conn, contact_id, now - PROFILE_REFRESH):
         return False
     key = profile_key(contact_id)
-    pending = await conn.execute(
-        select(exists().where(and_(jobs.c.key == key, jobs.c.state.in_(("ready", "running")))))
-    )
+    pending = await conn.execute(select(exists().where(and_(jobs.c.key == key, unfinished()))))
     if pending.scalar():
         return False  # a burst of messages from a new contact asks once
     await queue.enqueue(conn, PROFILE, {"contact_id": contact_id}, key=key, now=now)

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from frontdesk.store.tables import jobs
+from frontdesk.store.tables import jobs, unfinished
 
 DEFAULT_LEASE = 60.0
 MAX_ATTEMPTS = 8
@@ -93,15 +93,15 @@ def _runnable(state: str, due: Any, oldest_first: Any, columns: tuple[Any, ...])
     has an earlier unfinished job (what keeps one conversation in order, even across retries:
     the order across conversations does not matter).
 
-    The states are written into the SQL, not bound: only then can either database see that
-    `ix_jobs_unfinished` (a partial index) and the `ix_jobs_claim` range apply, whatever the
-    plan cache does with parameters."""
+    The states are written into the SQL, not bound (`unfinished`): only then can either database
+    see that `ix_jobs_unfinished` (a partial index) and the `ix_jobs_claim` range apply,
+    whatever the plan cache does with parameters."""
     earlier = jobs.alias("earlier")
     blocked = exists().where(
         and_(
             earlier.c.key == jobs.c.key,
             earlier.c.id < jobs.c.id,
-            earlier.c.state.in_([literal_column("'ready'"), literal_column("'running'")]),
+            unfinished(earlier.c.state),
         )
     )
     in_state = jobs.c.state == literal_column(f"'{state}'")

@@ -62,7 +62,7 @@ from frontdesk.messenger import (
 from frontdesk.store import outbox
 from frontdesk.store.channels import REMOVED
 from frontdesk.store.secrets import SecretError, Secrets
-from frontdesk.store.tables import jobs
+from frontdesk.store.tables import jobs, not_taken
 
 from . import queue
 from .loop import JobHandler, Outside
@@ -523,10 +523,14 @@ async def _retry_at(
 ) -> None:
     """Hold the conversation's waiting send jobs (or all of the Page's, given its channel id)
     until `until`, and enqueue this one's successor then."""
-    held = jobs.c.key.like(_channel_keys(page_wide)) if page_wide is not None else jobs.c.key == key
+    held = (
+        and_(jobs.c.key.like(_channel_keys(page_wide)), jobs.c.state == "ready")
+        if page_wide is not None
+        else and_(jobs.c.key == key, not_taken())
+    )
     await conn.execute(
         update(jobs)
-        .where(and_(jobs.c.kind == SEND, jobs.c.state == "ready", held, jobs.c.run_at < until))
+        .where(and_(jobs.c.kind == SEND, held, jobs.c.run_at < until))
         .values(run_at=until)
     )
     await queue.enqueue(
@@ -536,9 +540,7 @@ async def _retry_at(
 
 async def _job_waiting(conn: AsyncConnection, key: str) -> bool:
     found = await conn.execute(
-        select(
-            exists().where(and_(jobs.c.kind == SEND, jobs.c.key == key, jobs.c.state == "ready"))
-        )
+        select(exists().where(and_(jobs.c.kind == SEND, jobs.c.key == key, not_taken())))
     )
     return bool(found.scalar())
 
