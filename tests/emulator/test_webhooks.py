@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -11,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from frontdesk.emulator import Clock, Emulator, WebhookSettings, psid_for
 
@@ -238,6 +240,48 @@ async def test_queued_events_share_one_post_up_to_the_batch_size(
     assert first[2]["messaging"][0]["recipient"] == {"id": PAGE2}
     assert texts(receiver) == ["one", "two", "three", "four"]
     assert all(p["valid"] for p in receiver.posts)
+
+
+class Overlap:
+    """Wraps a receiver: each POST takes a little while, and the most POSTs seen in flight at
+    once is kept."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app, self.now, self.most = app, 0, 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            self.now += 1
+            self.most = max(self.most, self.now)
+            try:
+                await asyncio.sleep(0.01)
+                await self.app(scope, receive, send)
+            finally:
+                self.now -= 1
+        else:
+            await self.app(scope, receive, send)
+
+
+@pytest.mark.parametrize("connections", [1, 8])
+async def test_connections_knob_posts_side_by_side_and_keeps_each_persons_order(
+    clock: Clock, receiver: Receiver, connections: int
+) -> None:
+    overlap = Overlap(receiver.app())
+    async with Emulator(clock=clock, transport=httpx.ASGITransport(app=overlap)) as emulator:
+        async with emulator.client() as graph:
+            await connect(graph)
+            await settings(graph, connections=connections)
+            people = (JOAO, CHLOE, ANA)
+            for n in range(4):
+                for person in people:
+                    emulator.meta.user_message(PAGE, person, text=f"{person}:{n}")
+            await emulator.meta.drain()
+
+    assert overlap.most == min(connections, len(people))
+    assert len(receiver.posts) == 4 * len(people)
+    for person in people:
+        mine = [t for t in texts(receiver) if t.startswith(f"{person}:")]
+        assert mine == [f"{person}:{n}" for n in range(4)]
 
 
 async def test_duplicate_knob_sends_the_same_bytes_twice(

@@ -10,6 +10,7 @@ import json
 import logging
 import random
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,6 +56,11 @@ class WebhookSettings:
     """Continuous failure (emulated seconds) after which the app is unsubscribed from the Page."""
     batch_size: int = 1
     """Most entries per POST; >1 lets queued events share one POST."""
+    connections: int = 1
+    """POSTs in flight at once per app. Meta delivers to a busy callback over several
+    connections; how many is unconfirmed, so 1 (everything in order) stays the default. Above 1,
+    a person's events still go one after another (Meta promises a user's messages in order):
+    each person is given one of the connections."""
     batch_window: float = 0.0
     """Seconds to wait for more events before sending a batch."""
     duplicate_rate: float = 0.0
@@ -85,6 +91,9 @@ _NUMBER_RANGES: dict[str, tuple[float, float]] = {
 }
 
 
+_WHOLE_RANGES: dict[str, tuple[int, int]] = {"batch_size": (1, 1000), "connections": (1, 64)}
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value == value
 
@@ -96,9 +105,10 @@ def _check_setting(key: str, value: Any) -> Any:
         if not _number(value) or not low <= value <= high:
             raise ValueError(f"{key} must be a number from {low:g} to {high:g}")
         return float(value)
-    if key == "batch_size":
-        if not _number(value) or value != int(value) or not 1 <= value <= 1000:
-            raise ValueError("batch_size must be a whole number from 1 to 1000")
+    if key in _WHOLE_RANGES:
+        low, high = _WHOLE_RANGES[key]
+        if not _number(value) or value != int(value) or not low <= value <= high:
+            raise ValueError(f"{key} must be a whole number from {low} to {high}")
         return int(value)
     if key == "retry_delays":
         if (
@@ -196,8 +206,24 @@ UnsubscribeHook = Callable[[str, str], None]
 FailureInjection = Callable[[str], int | None]
 
 
+def _lane_of(page_id: str, event: dict[str, Any], lanes: int) -> int:
+    """The lane of the person the event is about (sender, or recipient of the Page's own
+    messages): the same person, the same lane, so their events keep their order. Changing
+    `connections` while events wait may reorder those few; everything after keeps order."""
+    if lanes == 1:
+        return 0
+    person = ""
+    for side in ("sender", "recipient"):
+        party = event.get(side)
+        if isinstance(party, dict) and party.get("id") not in (None, page_id):
+            person = str(party["id"])
+            break
+    return zlib.crc32(f"{page_id}:{person}".encode()) % lanes
+
+
 class WebhookSender:
-    """Delivers events to each app's callback, one ordered lane per app.
+    """Delivers events to each app's callback over `settings.connections` ordered lanes per app
+    (a person's events always take the same lane).
 
     `drain()` waits until everything queued so far has been delivered or dropped, which is how
     tests and scripts synchronise with the emulator without sleeping.
@@ -219,8 +245,8 @@ class WebhookSender:
         self._on_unsubscribe = on_unsubscribe
         self._injected_failure = injected_failure
         self._client = client
-        self._queues: dict[str, asyncio.Queue[_Item]] = {}
-        self._lanes: dict[str, asyncio.Task[None]] = {}
+        self._queues: dict[tuple[str, int], asyncio.Queue[_Item]] = {}
+        self._lanes: dict[tuple[str, int], asyncio.Task[None]] = {}
         self._failing_since: dict[str, float] = {}
         self._alerted: set[tuple[str, str]] = set()
         self._rng = random.Random(settings.seed)  # noqa: S311 - simulation, not security
@@ -236,16 +262,17 @@ class WebhookSender:
         self._listeners.append(listener)
 
     def enqueue(self, app_id: str, page_id: str, channel: str, event: dict[str, Any]) -> None:
-        queue = self._queues.get(app_id)
+        lane_key = (app_id, _lane_of(page_id, event, self.settings.connections))
+        queue = self._queues.get(lane_key)
         if queue is None:
-            queue = self._queues[app_id] = asyncio.Queue()
+            queue = self._queues[lane_key] = asyncio.Queue()
         queue.put_nowait(_Item(page_id, channel, event, self.clock.now_ms()))
         self._pending += 1
         self._idle.clear()
-        lane = self._lanes.get(app_id)
+        lane = self._lanes.get(lane_key)
         if lane is None or lane.done():
-            self._lanes[app_id] = asyncio.get_running_loop().create_task(
-                self._run_lane(app_id, queue), name=f"webhooks:{app_id}"
+            self._lanes[lane_key] = asyncio.get_running_loop().create_task(
+                self._run_lane(app_id, queue), name=f"webhooks:{app_id}:{lane_key[1]}"
             )
 
     async def drain(self) -> None:
