@@ -1,4 +1,5 @@
-"""Hostile webhook bodies: `parse` raises nothing but MalformedPayload, and never for an object.
+"""Hostile webhook bodies: `parse` raises nothing but MalformedPayload, and never for an object;
+`route` (the intake's quick reading) agrees with it.
 
 Random JSON rarely looks like an envelope, so a second strategy fuzzes every field of a real
 one: the recorded payloads with values swapped for arbitrary JSON at any depth.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +21,7 @@ from frontdesk.messenger import (
     conversation_key,
     dedupe_key,
     parse,
+    route,
     verify_signature,
 )
 
@@ -175,3 +178,63 @@ def test_signature_verification_never_raises_and_rejects_garbage(
     body: bytes, header: str | None, secret: str
 ) -> None:
     assert verify_signature(body, header, secret) is False
+
+
+# --- route: the intake's reading of a body --------------------------------------------------
+
+
+def same_routing(body: Any) -> None:
+    """`route` finds the events `parse` finds, each with its Page, standby flag, raw value and,
+    for every event `parse` can read, its conversation key; it refuses what `parse` refuses."""
+    try:
+        events = parse(body).events
+    except MalformedPayload:
+        with pytest.raises(MalformedPayload):
+            route(body)
+        return
+    routed = route(body)
+    assert len(routed) == len(events)
+    for event, where in zip(events, routed, strict=True):
+        assert where.page_id == event.page_id
+        assert (where.standby, where.raw) == (event.standby, event.raw)
+        if not isinstance(event, UnknownEvent):
+            key = conversation_key(event)
+            assert where.person == (key[1] if key else None), event
+
+
+def test_route_keys_every_recorded_payload_as_parse_does() -> None:
+    for seed in SEEDS:
+        same_routing(json.dumps(seed).encode())
+        for event, where in zip(parse(seed).events, route(seed), strict=True):
+            key = conversation_key(event)
+            assert where.person == (key[1] if key else None), event
+
+
+def test_route_gives_the_pages_own_events_no_person_even_with_a_sender() -> None:
+    item = {"sender": {"id": "4242"}, "recipient": {"id": "9001"}, "timestamp": 1}
+    bodies = [
+        {**item, "app_roles": {"123": ["primary_receiver"]}},
+        {**item, "policy_enforcement": {"action": "block", "reason": "spam"}},
+    ]
+    for event in bodies:
+        body = {"object": "page", "entry": [{"id": "9001", "time": 1, "messaging": [event]}]}
+        [typed] = parse(body).events
+        assert not isinstance(typed, UnknownEvent) and conversation_key(typed) is None
+        assert route(body)[0].person is None
+
+
+@given(st.binary(max_size=300))
+def test_route_agrees_with_parse_on_arbitrary_bytes(body: bytes) -> None:
+    same_routing(body)
+
+
+@given(json_values)
+def test_route_agrees_with_parse_on_arbitrary_json(value: Any) -> None:
+    same_routing(json.dumps(value).encode())
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_envelopes())
+def test_route_agrees_with_parse_on_fuzzed_envelopes(body: Any) -> None:
+    same_routing(body)
+    same_routing(json.dumps(body).encode())

@@ -53,7 +53,7 @@ from .graph import (
     app_token,
     oauth_url,
 )
-from .keys import conversation_key, dedupe_key
+from .keys import Routed, conversation_key, dedupe_key, route
 from .messages import Message, check_message
 from .send import ActionResult, SendClient, SendResult
 from .signature import (
@@ -104,6 +104,7 @@ __all__ = [
     "ReplyTo",
     "RequestThreadControl",
     "RetryLater",
+    "Routed",
     "SendClient",
     "SendResult",
     "SubscribedApp",
@@ -124,6 +125,7 @@ __all__ = [
     "oauth_url",
     "parse",
     "parse_usage",
+    "route",
     "sign",
     "verify_headers",
     "verify_signature",

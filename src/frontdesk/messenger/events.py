@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from . import kinds
 from . import reader as read
@@ -276,6 +276,17 @@ def parse(body: bytes | bytearray | str | Mapping[str, Any]) -> Batch:
     that is not understood (another `object`, a malformed entry or event, an unknown kind)
     becomes an UnknownEvent with its reason and raw value: never lost, never fatal.
     """
+    data = decode(body)
+    kind = data.get("object")
+    return Batch(
+        object=kind if isinstance(kind, str) else None,
+        events=tuple(walk(data, read_event, _same)),
+        raw=data,
+    )
+
+
+def decode(body: bytes | bytearray | str | Mapping[str, Any]) -> Mapping[str, Any]:
+    """The JSON object of a webhook body; MalformedPayload when it is not one."""
     if isinstance(body, Mapping):
         data: Any = body
     elif isinstance(body, bytes | bytearray | str):
@@ -287,30 +298,51 @@ def parse(body: bytes | bytearray | str | Mapping[str, Any]) -> Batch:
         raise MalformedPayload(f"cannot parse a {type(body).__name__} as a webhook body")
     if not isinstance(data, Mapping):
         raise MalformedPayload("the webhook body is not a JSON object")
+    return data
+
+
+T = TypeVar("T")
+ItemReader = Callable[[Any, str, "Entry", bool], T]
+"""Reads one messaging or standby item: (item, where, its entry, standby)."""
+
+
+def walk(data: Mapping[str, Any], item: ItemReader[T], other: Callable[[Event], T]) -> Iterator[T]:
+    """Every event of a decoded body, in order: `item` reads each messaging and standby item;
+    everything else (feed changes, and what cannot be an event: another `object`, a malformed
+    entry) is read as a typed event and given to `other`. `parse` and `keys.route` differ only
+    in how they read an item."""
     kind = data.get("object")
-    name = kind if isinstance(kind, str) else None
     if kind != "page":
         reason = "object is missing" if kind is None else f"object is {_short(kind)}, not 'page'"
-        return Batch(object=name, events=(UnknownEvent(reason=reason, raw=data),), raw=data)
+        yield other(UnknownEvent(reason=reason, raw=data))
+        return
     entries = data.get("entry")
     if not isinstance(entries, list):
-        unknown = UnknownEvent(reason="entry is missing or not a list", raw=data)
-        return Batch(object=name, events=(unknown,), raw=data)
-    events = [event for i, entry in enumerate(entries) for event in _entry(entry, f"entry[{i}]")]
-    return Batch(object=name, events=tuple(events), raw=data)
+        yield other(UnknownEvent(reason="entry is missing or not a list", raw=data))
+        return
+    for i, entry in enumerate(entries):
+        yield from _entry(entry, f"entry[{i}]", item, other)
+
+
+def _same(event: Event) -> Event:
+    return event
 
 
 @dataclass(frozen=True, slots=True)
-class _Entry:
+class Entry:
+    """What an item needs of its entry."""
+
     page_id: str | None
     problem: str | None
     """Why `page_id` is None."""
     time: int | None
 
 
-def _entry(value: Any, where: str) -> Iterator[Event]:
+def _entry(
+    value: Any, where: str, read_item: ItemReader[T], other: Callable[[Event], T]
+) -> Iterator[T]:
     if not isinstance(value, Mapping):
-        yield UnknownEvent(reason=f"{where} is not an object", raw=value)
+        yield other(UnknownEvent(reason=f"{where} is not an object", raw=value))
         return
     page_id, problem = None, None
     try:
@@ -318,30 +350,32 @@ def _entry(value: Any, where: str) -> Iterator[Event]:
     except Malformed as err:
         problem = str(err)
     time = value.get("time")
-    entry = _Entry(page_id, problem, time if type(time) is int else None)
+    entry = Entry(page_id, problem, time if type(time) is int else None)
     channels = [c for c in ("messaging", "standby", "changes") if c in value]
     if not channels:
-        yield UnknownEvent(
-            page_id=page_id, reason=f"{where} has no messaging, standby or changes", raw=value
+        yield other(
+            UnknownEvent(
+                page_id=page_id, reason=f"{where} has no messaging, standby or changes", raw=value
+            )
         )
     for channel in channels:
         standby = channel == "standby"
         try:
             pieces = read.items(value[channel], f"{where}.{channel}")
         except Malformed as err:
-            yield UnknownEvent(
-                page_id=page_id, standby=standby, reason=str(err), raw=value[channel]
+            yield other(
+                UnknownEvent(page_id=page_id, standby=standby, reason=str(err), raw=value[channel])
             )
             continue
         for j, item in enumerate(pieces):
             at = f"{where}.{channel}[{j}]"
             if channel == "changes":
-                yield _change(item, at, entry)
+                yield other(_change(item, at, entry))
             else:
-                yield _event(item, at, entry, standby)
+                yield read_item(item, at, entry, standby)
 
 
-def _timestamp(item: Mapping[str, Any], entry: _Entry, where: str) -> int:
+def _timestamp(item: Mapping[str, Any], entry: Entry, where: str) -> int:
     value = item.get("timestamp")
     if value is None:
         if entry.time is None:
@@ -350,7 +384,8 @@ def _timestamp(item: Mapping[str, Any], entry: _Entry, where: str) -> int:
     return read.integer(value, f"{where}.timestamp")
 
 
-def _event(item: Any, where: str, entry: _Entry, standby: bool) -> Event:
+def read_event(item: Any, where: str, entry: Entry, standby: bool) -> Event:
+    """One messaging or standby item, typed; an UnknownEvent when it cannot be read."""
     if not isinstance(item, Mapping):
         return UnknownEvent(
             page_id=entry.page_id, standby=standby, reason=f"{where} is not an object", raw=item
@@ -384,7 +419,7 @@ def _event(item: Any, where: str, entry: _Entry, standby: bool) -> Event:
         )
 
 
-def _change(item: Any, where: str, entry: _Entry) -> Event:
+def _change(item: Any, where: str, entry: Entry) -> Event:
     try:
         change = read.obj(item, where)
         if entry.page_id is None:

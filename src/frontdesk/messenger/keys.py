@@ -1,11 +1,15 @@
-"""Keys over events: one to drop redeliveries (digest §4, rule 2), one to keep a person in order."""
+"""Keys over events: one to drop redeliveries (digest §4, rule 2), one to keep a person in order,
+and `route`, which finds the latter for every event of a body without reading the events."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from . import kinds
 from .events import (
     DeliveryEvent,
     EchoEvent,
@@ -19,7 +23,11 @@ from .events import (
     RequestThreadControl,
     TakeThreadControl,
     UnknownEvent,
+    decode,
+    read_event,
+    walk,
 )
+from .events import Entry as _Entry
 
 
 def _fingerprint(value: Any) -> str:
@@ -83,3 +91,65 @@ def conversation_key(event: Event) -> tuple[str, str] | None:
     if isinstance(user_ref, str):
         return (event.page_id, f"user_ref:{user_ref}")
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """What the webhook intake needs of one event: where it goes, not what it says."""
+
+    page_id: str | None
+    person: str | None
+    """The second half of the event's `conversation_key`, None when it has none."""
+    standby: bool
+    raw: Any
+
+    @classmethod
+    def of(cls, event: Event) -> Routed:
+        key = conversation_key(event)
+        return cls(event.page_id, key[1] if key else None, event.standby, event.raw)
+
+
+def route(body: bytes | bytearray | str | Mapping[str, Any]) -> tuple[Routed, ...]:
+    """Every event of a webhook body with its Page and person, in order: the same events,
+    Pages and conversation keys as `parse` and `conversation_key` give, at a fraction of the
+    cost, because messaging items are not read (the worker reads each one, later). Raises
+    MalformedPayload exactly when `parse` does.
+
+    An item that `parse` would find malformed may get a different person here: the one it is
+    addressed from or to rather than its sender. Only the order of its processing depends on
+    it, and either is a fine choice for an event that cannot be read."""
+    return tuple(walk(decode(body), _route_item, Routed.of))
+
+
+def _route_item(item: Any, where: str, entry: _Entry, standby: bool) -> Routed:
+    if entry.page_id is None or not isinstance(item, Mapping):
+        return Routed.of(read_event(item, where, entry, standby))
+    return Routed(entry.page_id, _person(item, entry.page_id), standby, item)
+
+
+def _id(party: Any, name: str) -> str | None:
+    """`party[name]` when `party` is an object and that is an id (`reader.ident`'s rule)."""
+    if not isinstance(party, Mapping):
+        return None
+    value = party.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
+        return None
+    return str(value)
+
+
+def _person(item: Mapping[str, Any], page_id: str) -> str | None:
+    """The person a messaging item concerns, by the rules of `kinds`: the sender, or the
+    recipient of what the Page itself sent (echoes, handovers by the Page); a `user_ref` for
+    someone known only by one (checkbox opt-ins, referrals); nobody for the Page's own events."""
+    if next((kind for kind in kinds.READERS if kind in item), None) in kinds.WITHOUT_PERSON:
+        return None
+    sender = item.get("sender")
+    psid = _id(sender, "id")
+    if psid is None or psid == page_id:
+        other = _id(item.get("recipient"), "id")
+        if other is not None and other != page_id:
+            psid = other
+    if psid is not None:
+        return psid
+    user_ref = _id(item.get("optin"), "user_ref") or _id(sender, "user_ref")
+    return f"user_ref:{user_ref}" if user_ref is not None else None

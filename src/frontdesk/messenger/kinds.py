@@ -243,3 +243,6 @@ READERS: dict[str, Callable[[Any, Mapping[str, Any], str, str], Fields]] = {
     "account_linking": account_linking,
 }
 """Event key → reader, in the order keys are looked for; any other key is an unknown kind."""
+
+WITHOUT_PERSON = frozenset({"app_roles", "policy_enforcement"})
+"""Kinds about the Page itself: their events concern no person (`psid` None)."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -31,18 +32,13 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from frontdesk.messenger import (
-    Batch,
-    MalformedPayload,
-    conversation_key,
-    parse,
-    verify_signature,
-)
+from frontdesk.messenger import MalformedPayload, Routed, route, verify_signature
 from frontdesk.messenger import verify_subscription as challenge_for
 from frontdesk.store import intake
 from frontdesk.store.tables import webhook_bodies
 
 ACK = "EVENT_RECEIVED"
+WEBHOOK_PATH = "/webhooks/messenger"
 SHED_LOG_SECONDS = 10.0
 """At most one warning this often about requests answered 503."""
 log = logging.getLogger("frontdesk.webhook")
@@ -58,7 +54,7 @@ class _Delivery:
 
     body: bytes
     received_at: float
-    batch: Batch | None
+    events: tuple[Routed, ...] | None
     """None for a signed body that is not JSON: kept as `malformed`, no jobs."""
     note: str | None
     queued_at: float
@@ -100,6 +96,10 @@ class Intake:
     _writer_tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
     _shed_logged_at: float = field(default=-SHED_LOG_SECONDS, init=False, repr=False)
     _shed_since_log: int = field(default=0, init=False, repr=False)
+    _waiting: deque[_Delivery] = field(default_factory=deque, init=False, repr=False)
+    """Deliveries in arrival order, so in the order their `ack_timeout` runs out (the answered
+    ones are dropped as the watchdog passes them)."""
+    _watchdog: asyncio.TimerHandle | None = field(default=None, init=False, repr=False)
 
     @property
     def in_flight(self) -> int:
@@ -163,19 +163,25 @@ class Intake:
         # Without an app secret nothing can be verified, so nothing is accepted.
         if not app_secret or not verify_signature(body, signature, app_secret):
             return 403
-        batch: Batch | None
+        events: tuple[Routed, ...] | None
         try:
-            batch, note = parse(body), None
+            # Where each event goes, not what it says: the worker reads the events.
+            events, note = route(body), None
         except MalformedPayload as err:
             # Signed by Meta but unreadable: keep it for inspection and say 200, or Meta retries
             # and eventually unsubscribes the Page.
-            batch, note = None, str(err)[:500]
+            events, note = None, str(err)[:500]
         delivery = _Delivery(
-            body, self.clock(), batch, note, loop.time(), loop.create_future(), pages
+            body, self.clock(), events, note, loop.time(), loop.create_future(), pages
         )
         self._in_flight += 1
         try:
             self._pending.append(delivery)
+            while self._waiting and self._waiting[0].stored.done():
+                self._waiting.popleft()  # answered: nothing left to watch
+            self._waiting.append(delivery)
+            if self._watchdog is None:
+                self._watchdog = loop.call_at(delivery.queued_at + self.ack_timeout, self._expire)
             if self._writing < self._writer_limit():
                 # Counted now, uncounted by the writer itself when it finds nothing left: a
                 # done-callback would run too late and could leave this delivery unwritten.
@@ -184,18 +190,17 @@ class Intake:
                 self._writer_tasks.add(task)
                 task.add_done_callback(self._writer_tasks.discard)
             try:
-                # Giving up cancels only this delivery's future, never the writer's transaction:
+                # Giving up ends only this delivery's future, never the writer's transaction:
                 # a body that commits after its 503 is redelivered by Meta and deduplicated.
-                async with asyncio.timeout(self.ack_timeout):
-                    await delivery.stored
-            except TimeoutError:
+                await delivery.stored
+            except _TimedOut:
                 return self._shed(f"a webhook body was not committed within {self.ack_timeout:g} s")
             except _NotStored:
                 return self._shed("storing webhook bodies failed (logged above)")
         finally:
             self._in_flight -= 1
-        if batch is not None:
-            self.received += len(batch.events)
+        if events is not None:
+            self.received += len(events)
         return 200
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -230,6 +235,24 @@ class Intake:
             if not status:
                 status = await self.take(b"".join(chunks), signature, self.app_secret)
         await _ANSWERS[status](scope, receive, send)
+
+    def _expire(self) -> None:
+        """The watchdog: every delivery waiting `ack_timeout` for its commit is answered 503.
+        One timer for all of them (one per request cost ~5 % of the intake's CPU), set for the
+        oldest unanswered delivery."""
+        self._watchdog = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        while self._waiting:
+            oldest = self._waiting[0]
+            if oldest.stored.done():
+                self._waiting.popleft()
+            elif now >= oldest.queued_at + self.ack_timeout:
+                oldest.stored.set_exception(_TimedOut())
+                self._waiting.popleft()
+            else:
+                self._watchdog = loop.call_at(oldest.queued_at + self.ack_timeout, self._expire)
+                return
 
     def _shed(self, reason: str) -> int:
         """503 now, so Meta retries later; one warning per SHED_LOG_SECONDS, with the count."""
@@ -328,8 +351,8 @@ class Intake:
             {
                 e.page_id
                 for d in group
-                if d.batch is not None
-                for e in d.batch.events
+                if d.events is not None
+                for e in d.events
                 if e.page_id is not None
             }
         )
@@ -339,17 +362,16 @@ class Intake:
         for index, delivery in enumerate(group):
             routed = known if delivery.pages is None else known & delivery.pages
             bodies.append(_body_row(delivery, routed))
-            if delivery.batch is None:
+            if delivery.events is None:
                 continue
-            for event in delivery.batch.events:
+            for event in delivery.events:
                 if event.page_id is None or event.page_id not in routed:
                     continue
-                key = conversation_key(event)
                 events.append(
                     intake.EventJob(
                         index,
                         event.page_id,
-                        ":".join(key) if key else None,
+                        f"{event.page_id}:{event.person}" if event.person is not None else None,
                         event.raw,
                         event.standby,
                     )
@@ -358,9 +380,9 @@ class Intake:
 
 
 def _body_row(delivery: _Delivery, known: set[str]) -> intake.Body:
-    if delivery.batch is None:
+    if delivery.events is None:
         return intake.Body(delivery.received_at, delivery.body, "malformed", delivery.note)
-    pages = {e.page_id for e in delivery.batch.events if e.page_id is not None}
+    pages = {e.page_id for e in delivery.events if e.page_id is not None}
     unknown = sorted(pages - known)
     if not unknown:
         return intake.Body(delivery.received_at, delivery.body, "stored", None)
@@ -382,3 +404,7 @@ _ANSWERS: dict[int, Response] = {
 
 class _NotStored(Exception):  # noqa: N818 - internal control flow
     """The transaction that held this delivery failed (logged); the request answers 503."""
+
+
+class _TimedOut(Exception):  # noqa: N818 - internal control flow
+    """No commit within `ack_timeout`; the request answers 503."""
