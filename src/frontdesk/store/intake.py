@@ -7,6 +7,7 @@ known Pages, one multi-row INSERT of bodies, one of jobs), each built once.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,11 @@ async def known_pages(conn: AsyncConnection, page_ids: Sequence[str]) -> set[str
     return {row.page_id for row in rows}
 
 
+_SQLITE_JOBS = (
+    "INSERT INTO jobs (kind, key, payload, state, attempts, run_at, created_at) "
+    "VALUES ('event', ?, ?, 'ready', 0, ?, ?)"
+)
+"""`_JOBS` in SQLite's own words, for the driver's executemany."""
 _BODIES = insert(webhook_bodies).returning(webhook_bodies.c.id)
 _JOBS = insert(jobs).values(
     kind="event",
@@ -81,21 +87,25 @@ async def store(
     # So the sorted ids pair with `bodies` in order; asking SQLAlchemy for that order instead
     # costs one statement per row on SQLite.
     ids = sorted(inserted.scalars().all())
-    if events:
+    if events and conn.dialect.name == "sqlite":
+        # The driver's executemany straight away: SQLAlchemy's processing of each row's
+        # parameters was ~8 % of the intake's CPU per request on SQLite.
+        await conn.exec_driver_sql(
+            _SQLITE_JOBS,
+            [(e.key, json.dumps(_payload(e, ids)), now, now) for e in events],
+        )
+    elif events:
         await conn.execute(
             _JOBS,
-            [
-                {
-                    "key": event.key,
-                    "payload": {
-                        "body_id": ids[event.body],
-                        "page_id": event.page_id,
-                        "event": event.event,
-                        "standby": event.standby,
-                    },
-                    "now": now,
-                }
-                for event in events
-            ],
+            [{"key": event.key, "payload": _payload(event, ids), "now": now} for event in events],
         )
     return ids
+
+
+def _payload(event: EventJob, ids: list[int]) -> dict[str, Any]:
+    return {
+        "body_id": ids[event.body],
+        "page_id": event.page_id,
+        "event": event.event,
+        "standby": event.standby,
+    }
