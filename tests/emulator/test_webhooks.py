@@ -267,15 +267,15 @@ async def test_connections_knob_posts_side_by_side_and_keeps_each_persons_order(
     clock: Clock, receiver: Receiver, connections: int
 ) -> None:
     overlap = Overlap(receiver.app())
-    async with Emulator(clock=clock, transport=httpx.ASGITransport(app=overlap)) as emulator:
-        async with emulator.client() as graph:
-            await connect(graph)
-            await settings(graph, connections=connections)
-            people = (JOAO, CHLOE, ANA)
-            for n in range(4):
-                for person in people:
-                    emulator.meta.user_message(PAGE, person, text=f"{person}:{n}")
-            await emulator.meta.drain()
+    people = (JOAO, CHLOE, ANA)
+    transport = httpx.ASGITransport(app=overlap)
+    async with Emulator(clock=clock, transport=transport) as emulator, emulator.client() as graph:
+        await connect(graph)
+        await settings(graph, connections=connections)
+        for n in range(4):
+            for person in people:
+                emulator.meta.user_message(PAGE, person, text=f"{person}:{n}")
+        await emulator.meta.drain()
 
     assert overlap.most == min(connections, len(people))
     assert len(receiver.posts) == 4 * len(people)

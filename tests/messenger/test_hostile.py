@@ -219,7 +219,8 @@ def test_route_gives_the_pages_own_events_no_person_even_with_a_sender() -> None
     for event in bodies:
         body = {"object": "page", "entry": [{"id": "9001", "time": 1, "messaging": [event]}]}
         [typed] = parse(body).events
-        assert not isinstance(typed, UnknownEvent) and conversation_key(typed) is None
+        assert not isinstance(typed, UnknownEvent)
+        assert conversation_key(typed) is None
         assert route(body)[0].person is None
 
 

@@ -1,0 +1,68 @@
+"""The intake's writes (`store.intake`), on each database: groups of any size, in order."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from frontdesk.store import intake
+from frontdesk.store.tables import channels, jobs, webhook_bodies
+
+pytestmark = pytest.mark.db
+NOW = 1_795_000_000.0
+
+
+async def add_channel(engine: AsyncEngine, page_id: str, status: str = "active") -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(channels).values(
+                page_id=page_id, name=page_id, status=status, created_at=NOW, updated_at=NOW
+            )
+        )
+
+
+async def test_a_group_larger_than_one_insert_keeps_each_body_with_its_jobs(
+    engine: AsyncEngine,
+) -> None:
+    size = intake.ROWS_PER_INSERT * 2 + 7
+    bodies = [intake.Body(NOW + n, f"body {n}".encode(), "stored", None) for n in range(size)]
+    # Two events for every third body, in reverse order of the bodies: the pairing must not
+    # depend on the order of the jobs.
+    events = [
+        intake.EventJob(n, "1001", f"1001:{n}", {"n": n, "half": half}, half == 1)
+        for n in reversed(range(0, size, 3))
+        for half in (0, 1)
+    ]
+    async with engine.begin() as conn:
+        ids = await intake.store(conn, bodies, events, NOW)
+
+    assert len(set(ids)) == size
+    assert ids == sorted(ids)
+    async with engine.connect() as conn:
+        stored = dict(
+            (await conn.execute(select(webhook_bodies.c.id, webhook_bodies.c.body))).all()
+        )
+        rows = (await conn.execute(select(jobs.c.key, jobs.c.payload, jobs.c.state))).all()
+    assert [stored[ids[n]] for n in range(size)] == [b.body for b in bodies]
+    assert len(rows) == len(events)
+    for key, payload, state in rows:
+        payload = payload if isinstance(payload, dict) else json.loads(payload)
+        n = payload["event"]["n"]
+        assert (key, state, payload["page_id"]) == (f"1001:{n}", "ready", "1001")
+        assert stored[payload["body_id"]] == f"body {n}".encode()
+        assert payload["standby"] is (payload["event"]["half"] == 1)
+
+
+async def test_known_pages_of_a_group_with_more_pages_than_one_look_up(
+    engine: AsyncEngine,
+) -> None:
+    await add_channel(engine, "5")
+    await add_channel(engine, "1700")
+    await add_channel(engine, "9", status="removed")
+    asked = [str(n) for n in range(intake.ROWS_PER_INSERT * 4)]
+    async with engine.connect() as conn:
+        assert await intake.known_pages(conn, asked) == {"5", "1700"}
+        assert await intake.known_pages(conn, []) == set()
