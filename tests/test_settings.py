@@ -34,6 +34,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
             "FRONTDESK_GRAPH_URL": "http://127.0.0.1:8081/",
             "FRONTDESK_WORKERS": "8",
             "FRONTDESK_WORKER_NICE": "0",
+            "FRONTDESK_SENDS_PER_SECOND": "300",
             "FRONTDESK_IN_PROCESS_WORKER": "true",
         }
     )
@@ -48,6 +49,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
     assert settings.runs_worker_in_process
     assert settings.workers == 8
     assert settings.worker_nice == 0
+    assert settings.sends_per_second == 300
     assert "s3cret" not in repr(settings)
     assert keys.split(",")[0] not in repr(settings)
 
@@ -61,6 +63,8 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         ({"FRONTDESK_WORKERS": "0"}, "FRONTDESK_WORKERS"),
         ({"FRONTDESK_WORKER_NICE": "20"}, "FRONTDESK_WORKER_NICE"),
         ({"FRONTDESK_WORKER_NICE": "-5"}, "FRONTDESK_WORKER_NICE"),
+        ({"FRONTDESK_SENDS_PER_SECOND": "301"}, "FRONTDESK_SENDS_PER_SECOND"),
+        ({"FRONTDESK_SENDS_PER_SECOND": "0.5"}, "FRONTDESK_SENDS_PER_SECOND"),
         ({"FRONTDESK_IN_PROCESS_WORKER": "perhaps"}, "FRONTDESK_IN_PROCESS_WORKER"),
     ],
 )

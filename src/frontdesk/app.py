@@ -44,7 +44,7 @@ from .workers.examination import Setup
 from .workers.jobs import job_handlers
 from .workers.loop import Worker
 from .workers.retention import MediaSweep, Retention
-from .workers.sending import Sender
+from .workers.sending import PageLimiter, Sender
 from .workers.webcall import WebCaller
 
 SEND_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
@@ -54,7 +54,9 @@ SEND_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 def build_sender(settings: Settings, http: httpx.AsyncClient) -> Sender:
     """The send job's tools: the Send API over `http`, and the keys that open Page tokens."""
     return Sender(
-        SendClient(http, settings.graph_url, settings.graph_version), Secrets(settings.secret_keys)
+        SendClient(http, settings.graph_url, settings.graph_version),
+        Secrets(settings.secret_keys),
+        limiter=PageLimiter(per_second=settings.sends_per_second),
     )
 
 

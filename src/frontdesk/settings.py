@@ -38,6 +38,8 @@ class Settings:
     worker_nice: int = 10
     """How much lower than normal the CPU priority of `frontdesk worker` is (0 to 19): on a
     machine it shares with `frontdesk serve`, acknowledging Meta's webhooks goes first."""
+    sends_per_second: int = 50
+    """Messages sent per second per Page and process, at most; Meta allows 300 (digest §10)."""
     job_lease_seconds: int = 60
     """How long a claimed job stays a worker's: a killed worker's jobs are taken over after it."""
     in_process_worker: bool | None = None
@@ -127,6 +129,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=_int(env, "FRONTDESK_MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
         workers=_int(env, "FRONTDESK_WORKERS", 4, 1, 256),
         worker_nice=_int(env, "FRONTDESK_WORKER_NICE", 10, 0, 19),
+        sends_per_second=_int(env, "FRONTDESK_SENDS_PER_SECOND", 50, 1, 300),
         job_lease_seconds=_int(env, "FRONTDESK_JOB_LEASE_SECONDS", 60, 1, 3600),
         in_process_worker=_flag(env, "FRONTDESK_IN_PROCESS_WORKER"),
         log_level=_choice(env, "FRONTDESK_LOG_LEVEL", LOG_LEVELS, "info"),

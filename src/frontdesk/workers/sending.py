@@ -75,7 +75,8 @@ MAX_TRIES = 10
 """"Try later" answers before a message fails: with the backoff alone, some six to eight
 minutes; longer when Meta says how long to wait."""
 PAGE_RATE = 50.0
-"""Sends per second per Page and process; Meta allows 300 (digest §10)."""
+"""Sends per second per Page and process unless told (`FRONTDESK_SENDS_PER_SECOND`); Meta
+allows 300 (digest §10)."""
 PAGE_THROTTLES = frozenset({4, 17, 32, 613, 80001, 80006})
 """Throttling that concerns the Page (or the app) rather than one conversation."""
 METADATA_PREFIX = "fd:"
