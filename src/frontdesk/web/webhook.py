@@ -2,9 +2,11 @@
 
 Nothing else happens on the request path (ARCHITECTURE.md, "The life of one message"): an event
 is acknowledged only once it is committed, and everything after that is a worker's job. The route
-is a bare ASGI app inside Starlette's router (`Intake.__call__`): FastAPI's per-request overhead
-was measured at ~45% of this path's throughput, and even Starlette's request and response
-objects are skipped here.
+is a bare ASGI app (`Intake.__call__`) that the app calls before Starlette's middleware and
+router (`app._Frontdesk`): FastAPI's per-request overhead was measured at ~45% of this path's
+throughput, and even Starlette's request and response objects are skipped here. The events are
+not read here either: `messenger.route` finds each one's Page and conversation, and the worker
+reads them.
 
 Stores are group-committed: requests that arrive while a transaction is being written queue up,
 and the next transaction writes all of them (one SELECT, one multi-row INSERT per table, one
