@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from cryptography.fernet import Fernet
 
-from frontdesk.store.secrets import SecretError, Secrets
+from frontdesk.store.secrets import OPENED_KEPT, SecretError, Secrets
 
 
 def test_encrypts_and_rotates_without_losing_anything() -> None:
@@ -23,3 +23,18 @@ def test_encrypts_and_rotates_without_losing_anything() -> None:
 def test_needs_a_key() -> None:
     with pytest.raises(SecretError):
         Secrets([])
+
+
+def test_decrypting_again_gives_the_same_and_a_foreign_secret_always_fails() -> None:
+    secrets = Secrets([Fernet.generate_key().decode()])
+    other = Secrets([Fernet.generate_key().decode()])
+    tokens = [secrets.encrypt(f"page-token-{n}") for n in range(OPENED_KEPT + 10)]
+    for _ in range(2):  # the second round partly from what the first kept
+        assert [secrets.decrypt(t) for t in tokens] == [
+            f"page-token-{n}" for n in range(OPENED_KEPT + 10)
+        ]
+    foreign = other.encrypt("not yours")
+    for _ in range(2):
+        with pytest.raises(SecretError):
+            secrets.decrypt(foreign)
+    assert other.decrypt(foreign) == "not yours"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import changes
@@ -32,19 +32,21 @@ class Asking:
     checked_at: float | None
 
 
+_DUE = select(contacts.c.id).where(
+    and_(
+        contacts.c.id == bindparam("contact_id"),
+        or_(
+            contacts.c.profile_checked_at.is_(None),
+            contacts.c.profile_checked_at < bindparam("stale_before"),
+        ),
+    )
+)
+"""Built once: asked for every message a person sends."""
+
+
 async def due(conn: AsyncConnection, contact_id: int, stale_before: float) -> bool:
     """Never asked, or last asked before `stale_before`."""
-    row = await conn.execute(
-        select(contacts.c.id).where(
-            and_(
-                contacts.c.id == contact_id,
-                or_(
-                    contacts.c.profile_checked_at.is_(None),
-                    contacts.c.profile_checked_at < stale_before,
-                ),
-            )
-        )
-    )
+    row = await conn.execute(_DUE, {"contact_id": contact_id, "stale_before": stale_before})
     return row.first() is not None
 
 
