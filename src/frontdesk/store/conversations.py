@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Double, Integer, and_, bindparam, case, insert, select, update
+from sqlalchemy import JSON, Double, Integer, and_, bindparam, case, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -239,18 +239,53 @@ async def add_new_message(
     """Store one message unless the channel has one with this `mid` already (a redelivery):
     its id, or None. One statement where `has_message` + `add_message` take two, and two
     workers filing the same `mid` at once cannot both succeed nor fail."""
-    make = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    result = await conn.execute(
-        make(messages)
-        .values(mid=mid, **_row(thread, now, values))
-        .on_conflict_do_nothing(index_elements=[messages.c.channel_id, messages.c.mid])
-        .returning(messages.c.id)
-    )
+    row = dict.fromkeys(_NEW_MESSAGE_COLUMNS)
+    row.update(_row(thread, now, values), mid=mid)
+    if len(row) > len(_NEW_MESSAGE_COLUMNS):
+        raise TypeError(
+            f"not columns a new message is given: {sorted(row.keys() - _NEW_MESSAGE_COLUMNS)}"
+        )
+    result = await conn.execute(_ADD_NEW_MESSAGE[conn.dialect.name], row)
     found = result.scalar()
     if found is None:
         return None
     await _added(conn, thread, now, int(found), values)
     return int(found)
+
+
+_NEW_MESSAGE_COLUMNS = frozenset(
+    {
+        "conversation_id",
+        "channel_id",
+        "created_at",
+        "mid",
+        "direction",
+        "author",
+        "status",
+        "meta_timestamp",
+        "text",
+        "attachments",
+        "outgoing",
+        "reply_to_mid",
+    }
+)
+"""What `add_new_message` writes (a column not given is NULL)."""
+_ADD_NEW_MESSAGE = {
+    name: make(messages)
+    .values(
+        {
+            # None is SQL NULL in a JSON column too, as for a column not written at all.
+            column: bindparam(column, type_=JSON(none_as_null=True))
+            if isinstance(messages.c[column].type, JSON)
+            else bindparam(column)
+            for column in sorted(_NEW_MESSAGE_COLUMNS)
+        }
+    )
+    .on_conflict_do_nothing(index_elements=[messages.c.channel_id, messages.c.mid])
+    .returning(messages.c.id)
+    for name, make in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+"""Built once: run for every message a person sends."""
 
 
 def _row(thread: Thread, now: float, values: dict[str, Any]) -> dict[str, Any]:
