@@ -10,6 +10,7 @@ crash), the row says what remains. Callers own the transaction.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -269,28 +270,41 @@ async def conversations_with_queued(conn: AsyncConnection, channel_id: int) -> l
     return list(seen)
 
 
+_MOVE_READ = select(
+    messages.c.status,
+    messages.c.channel_id,
+    messages.c.conversation_id,
+    _WORKSPACE_OF_MESSAGE.label("workspace_id"),
+).where(messages.c.id == bindparam("message_id"))
+_MOVE_READ_LOCKED = {"postgresql": _MOVE_READ.with_for_update(), "sqlite": _MOVE_READ}
+
+
+@functools.cache
+def _move_write(columns: tuple[str, ...]) -> Any:
+    """The UPDATE of a status move that also sets `columns` (`new_<column>` parameters)."""
+    return (
+        update(messages)
+        .where(messages.c.id == bindparam("message_id"))
+        .values(status=bindparam("new_status"), **{c: bindparam(f"new_{c}") for c in columns})
+    )
+
+
 async def _move(conn: AsyncConnection, message_id: int, new: MessageStatus, **values: Any) -> bool:
     """Apply a forward status move (and `values` with it); False if it would go backwards."""
-    row = (
-        await conn.execute(
-            _lock(
-                conn,
-                select(
-                    messages.c.status,
-                    messages.c.channel_id,
-                    messages.c.conversation_id,
-                    _WORKSPACE_OF_MESSAGE.label("workspace_id"),
-                ).where(messages.c.id == message_id),
-            )
-        )
-    ).first()
+    read = _MOVE_READ_LOCKED[conn.dialect.name]
+    row = (await conn.execute(read, {"message_id": message_id})).first()
     if row is None:
         return False
     current = MessageStatus(row.status)
     if advance(current, new) is current:
         return False
     await conn.execute(
-        update(messages).where(messages.c.id == message_id).values(status=new.value, **values)
+        _move_write(tuple(sorted(values))),
+        {
+            "message_id": message_id,
+            "new_status": new.value,
+            **{f"new_{c}": value for c, value in values.items()},
+        },
     )
     if row.workspace_id is not None:  # a channel of no workspace: nobody to tell
         await changes.note(
@@ -351,20 +365,24 @@ async def record_attempt(conn: AsyncConnection, message_id: int, now: float) -> 
 
 async def _note(conn: AsyncConnection, message_id: int, **notes: Any) -> None:
     """Set (or, given None, drop) bookkeeping keys kept in the message's `outgoing`."""
-    row = (
-        await conn.execute(
-            _lock(conn, select(messages.c.outgoing).where(messages.c.id == message_id))
-        )
-    ).first()
+    read = _NOTE_READ_LOCKED[conn.dialect.name]
+    row = (await conn.execute(read, {"message_id": message_id})).first()
     if row is None:
         return
     outgoing = {**(row.outgoing or {}), **notes}
     for name, value in notes.items():
         if value is None:
             del outgoing[name]
-    await conn.execute(
-        update(messages).where(messages.c.id == message_id).values(outgoing=outgoing)
-    )
+    await conn.execute(_NOTE_WRITE, {"message_id": message_id, "new_outgoing": outgoing})
+
+
+_NOTE_READ = select(messages.c.outgoing).where(messages.c.id == bindparam("message_id"))
+_NOTE_READ_LOCKED = {"postgresql": _NOTE_READ.with_for_update(), "sqlite": _NOTE_READ}
+_NOTE_WRITE = (
+    update(messages)
+    .where(messages.c.id == bindparam("message_id"))
+    .values(outgoing=bindparam("new_outgoing"))
+)
 
 
 async def match_echo(
