@@ -12,7 +12,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from frontdesk.core.handoff import DEFAULT_HUMAN_COMMANDS, HandoffStage, HandoffState
-from frontdesk.core.models import Author, Contact, ConversationStatus, MessageStatus, advance
+from frontdesk.core.models import (
+    Author,
+    Contact,
+    ConversationStatus,
+    MessageStatus,
+    advance,
+    can_advance,
+)
 
 from . import changes
 from .channels import REMOVED
@@ -432,20 +439,12 @@ async def mark_outbound(
     mids: tuple[str, ...] = (),
 ) -> int:
     """Deliveries and reads: every Page message up to the watermark (or named) moves forward."""
-    rows = (
-        await conn.execute(
-            select(
-                messages.c.id, messages.c.status, messages.c.mid, messages.c.meta_timestamp
-            ).where(
-                and_(
-                    messages.c.conversation_id == thread.conversation_id,
-                    messages.c.direction == "outbound",
-                )
-            )
-        )
-    ).all()
+    if status not in _RECEIPTS:
+        raise ValueError(f"receipts move messages to delivered or read, not {status}")
+    read, write = _RECEIPTS[status]
+    # Only the messages the receipt can still move: a long conversation's history is not read.
+    rows = (await conn.execute(read, {"conversation_id": thread.conversation_id})).all()
     changed = 0
-    stamp = "delivered_at" if status is MessageStatus.DELIVERED else "read_at"
     for row in rows:
         covered = (
             row.meta_timestamp is not None and row.meta_timestamp <= watermark_ms
@@ -456,14 +455,39 @@ async def mark_outbound(
         new = advance(current, status)
         if new is current:
             continue
-        await conn.execute(
-            update(messages).where(messages.c.id == row.id).values(status=new.value, **{stamp: now})
-        )
+        await conn.execute(write, {"message_id": row.id, "new_status": new.value, "now": now})
         await changes.note(
             conn, thread.channel_id, thread.conversation_id, changes.MESSAGE, message_id=row.id
         )
         changed += 1
     return changed
+
+
+def _receipt_statements(status: MessageStatus, stamp: str) -> tuple[Any, Any]:
+    """What a receipt moving messages to `status` reads and writes (setting `stamp`)."""
+    movable = [s.value for s in MessageStatus if can_advance(s, status)]
+    read = select(
+        messages.c.id, messages.c.status, messages.c.mid, messages.c.meta_timestamp
+    ).where(
+        and_(
+            messages.c.conversation_id == bindparam("conversation_id"),
+            messages.c.direction == "outbound",
+            messages.c.status.in_(movable),
+        )
+    )
+    write = (
+        update(messages)
+        .where(messages.c.id == bindparam("message_id"))
+        .values({"status": bindparam("new_status"), stamp: bindparam("now")})
+    )
+    return read, write
+
+
+_RECEIPTS = {
+    MessageStatus.DELIVERED: _receipt_statements(MessageStatus.DELIVERED, "delivered_at"),
+    MessageStatus.READ: _receipt_statements(MessageStatus.READ, "read_at"),
+}
+"""Built once: every delivery and read receipt runs them."""
 
 
 async def react(conn: AsyncConnection, channel_id: int, mid: str, emoji: str | None) -> bool:

@@ -440,33 +440,37 @@ async def note_echo_time(
 ) -> None:
     """The echo of a message already filed under its `mid`: keep Meta's time for read receipts."""
     await conn.execute(
-        update(messages)
-        .where(
-            and_(
-                messages.c.channel_id == channel_id,
-                messages.c.mid == mid,
-                messages.c.meta_timestamp.is_(None),
-            )
-        )
-        .values(meta_timestamp=timestamp_ms)
+        _ECHO_TIME, {"echo_channel_id": channel_id, "echo_mid": mid, "timestamp_ms": timestamp_ms}
     )
+
+
+_ECHO_TIME = (
+    update(messages)
+    .where(
+        and_(
+            messages.c.channel_id == bindparam("echo_channel_id"),
+            messages.c.mid == bindparam("echo_mid"),
+            messages.c.meta_timestamp.is_(None),
+        )
+    )
+    .values(meta_timestamp=bindparam("timestamp_ms"))
+)
 
 
 # --- channels and contacts -------------------------------------------------------------------
 
 
+_SENDING_CHANNEL = select(
+    channels.c.id,
+    channels.c.page_id,
+    channels.c.status,
+    channels.c.has_human_agent,
+    channels.c.page_token,
+).where(channels.c.id == bindparam("channel_id"))
+
+
 async def sending_channel(conn: AsyncConnection, channel_id: int) -> SendingChannel | None:
-    row = (
-        await conn.execute(
-            select(
-                channels.c.id,
-                channels.c.page_id,
-                channels.c.status,
-                channels.c.has_human_agent,
-                channels.c.page_token,
-            ).where(channels.c.id == channel_id)
-        )
-    ).first()
+    row = (await conn.execute(_SENDING_CHANNEL, {"channel_id": channel_id})).first()
     if row is None:
         return None
     return SendingChannel(

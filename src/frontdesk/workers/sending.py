@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, bindparam, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from frontdesk.core.models import Author, FailureCode, MessageStatus, QuickReply, Reply
@@ -539,10 +539,14 @@ async def _retry_at(
     )
 
 
+_JOB_WAITING = select(
+    exists().where(and_(jobs.c.kind == SEND, jobs.c.key == bindparam("key"), not_taken()))
+)
+"""Built once: asked after every send."""
+
+
 async def _job_waiting(conn: AsyncConnection, key: str) -> bool:
-    found = await conn.execute(
-        select(exists().where(and_(jobs.c.kind == SEND, jobs.c.key == key, not_taken())))
-    )
+    found = await conn.execute(_JOB_WAITING, {"key": key})
     return bool(found.scalar())
 
 
