@@ -249,9 +249,8 @@ async def add_new_message(
     row = dict.fromkeys(_NEW_MESSAGE_COLUMNS)
     row.update(_row(thread, now, values), mid=mid)
     if len(row) > len(_NEW_MESSAGE_COLUMNS):
-        raise TypeError(
-            f"not columns a new message is given: {sorted(row.keys() - _NEW_MESSAGE_COLUMNS)}"
-        )
+        unknown = sorted(row.keys() - _NEW_MESSAGE_COLUMNS)
+        raise TypeError(f"add_new_message does not write {unknown}")
     result = await conn.execute(_ADD_NEW_MESSAGE[conn.dialect.name], row)
     found = result.scalar()
     if found is None:
