@@ -141,3 +141,19 @@ def test_backoff_grows_exponentially_with_jitter_and_a_ceiling() -> None:
     assert 4 <= delays[3] <= 8
     assert all(d <= queue.MAX_DELAY for d in delays)
     assert delays[-1] >= queue.MAX_DELAY / 2
+
+
+async def test_has_unfinished_sees_ready_and_running_jobs_of_its_key_only(
+    engine: AsyncEngine,
+) -> None:
+    await add(engine, "doctor:1")
+    async with engine.begin() as conn:
+        assert await queue.has_unfinished(conn, "doctor:1")
+        assert not await queue.has_unfinished(conn, "doctor:2")
+    [job] = await claim(engine)
+    async with engine.begin() as conn:
+        assert await queue.has_unfinished(conn, "doctor:1")  # running counts
+        assert not await queue.has_unfinished(conn, "doctor:1", besides=job.id)
+    await finish(engine, job)
+    async with engine.begin() as conn:
+        assert not await queue.has_unfinished(conn, "doctor:1")

@@ -97,6 +97,11 @@ def _lock(conn: AsyncConnection, query: Any) -> Any:
     return query.with_for_update() if conn.dialect.name == "postgresql" else query
 
 
+def _locking(query: Any) -> dict[str, Any]:
+    """`_lock` built once: the query as each dialect runs it, by dialect name."""
+    return {"postgresql": query.with_for_update(), "sqlite": query}
+
+
 # The worker's hot statements are built once, with bound parameters: building one per call
 # costs several times what SQLite takes to run it (docs/performance.md).
 _CONVERSATION = (
@@ -276,7 +281,7 @@ _MOVE_READ = select(
     messages.c.conversation_id,
     _WORKSPACE_OF_MESSAGE.label("workspace_id"),
 ).where(messages.c.id == bindparam("message_id"))
-_MOVE_READ_LOCKED = {"postgresql": _MOVE_READ.with_for_update(), "sqlite": _MOVE_READ}
+_MOVE_READ_LOCKED = _locking(_MOVE_READ)
 
 
 @functools.cache
@@ -377,7 +382,7 @@ async def _note(conn: AsyncConnection, message_id: int, **notes: Any) -> None:
 
 
 _NOTE_READ = select(messages.c.outgoing).where(messages.c.id == bindparam("message_id"))
-_NOTE_READ_LOCKED = {"postgresql": _NOTE_READ.with_for_update(), "sqlite": _NOTE_READ}
+_NOTE_READ_LOCKED = _locking(_NOTE_READ)
 _NOTE_WRITE = (
     update(messages)
     .where(messages.c.id == bindparam("message_id"))

@@ -17,12 +17,12 @@ runs again and asks again.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from frontdesk.store import outbox
 from frontdesk.store.secrets import Secrets
-from frontdesk.store.tables import channels, jobs, unfinished
+from frontdesk.store.tables import channels
 
 from . import queue, sending
 from .doctor import Doctor
@@ -151,13 +151,6 @@ def doctor_key(channel_id: int) -> str:
     return f"doctor:{channel_id}"
 
 
-async def _waiting(conn: AsyncConnection, key: str, *, besides: int | None = None) -> bool:
-    mine = and_(jobs.c.kind == DOCTOR, jobs.c.key == key, unfinished())
-    if besides is not None:
-        mine = and_(mine, jobs.c.id != besides)
-    return bool((await conn.execute(select(exists().where(mine)))).scalar())
-
-
 async def watch(
     conn: AsyncConnection, channel_id: int, now: float, *, at: float | None = None
 ) -> bool:
@@ -167,7 +160,7 @@ async def watch(
     a doctor job of that channel waits. True when a job was enqueued.
     """
     key = doctor_key(channel_id)
-    if await _waiting(conn, key):
+    if await queue.has_unfinished(conn, key):
         return False
     await queue.enqueue(conn, DOCTOR, {"channel_id": channel_id}, key=key, now=now, run_at=at)
     return True
@@ -183,7 +176,7 @@ def doctor_job(checkup: Checkup) -> JobHandler:
             return None  # the channel was removed: stop watching it
         key = doctor_key(channel_id)
         # The next examination is booked first, so a failure of this one never ends the watch.
-        if not await _waiting(conn, key, besides=job.id):
+        if not await queue.has_unfinished(conn, key, besides=job.id):
             later = now + checkup.interval
             await queue.enqueue(
                 conn, DOCTOR, {"channel_id": channel_id}, key=key, now=now, run_at=later

@@ -30,7 +30,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from frontdesk.messenger import (
@@ -45,7 +44,6 @@ from frontdesk.messenger import (
 from frontdesk.store import attachments, media, profiles
 from frontdesk.store.outbox import PAUSED
 from frontdesk.store.secrets import SecretError, Secrets
-from frontdesk.store.tables import jobs, unfinished
 
 from . import queue
 from .download import Downloader, DownloadFailed, DownloadRefused
@@ -86,17 +84,12 @@ def media_key(message_id: int) -> str:
 # --- enqueueing, in the event job's transaction ----------------------------------------------
 
 
-_PENDING = select(exists().where(and_(jobs.c.key == bindparam("key"), unfinished())))
-"""Built once: asked for every message a person sends."""
-
-
 async def queue_profile(conn: AsyncConnection, contact_id: int, now: float) -> bool:
     """Enqueue a look at the contact's profile if it is due and none is waiting already."""
     if not await profiles.due(conn, contact_id, now - PROFILE_REFRESH):
         return False
     key = profile_key(contact_id)
-    pending = await conn.execute(_PENDING, {"key": key})
-    if pending.scalar():
+    if await queue.has_unfinished(conn, key):
         return False  # a burst of messages from a new contact asks once
     await queue.enqueue(conn, PROFILE, {"contact_id": contact_id}, key=key, now=now)
     return True

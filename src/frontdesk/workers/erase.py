@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from frontdesk.store import removal
 from frontdesk.store.channels import REMOVED
-from frontdesk.store.tables import channels, jobs, unfinished
+from frontdesk.store.tables import channels
 
 from . import queue
 from .loop import JobHandler, PermanentFailure
@@ -40,8 +40,7 @@ async def start(conn: AsyncConnection, channel_id: int, now: float) -> bool:
     """Have the channel's history deleted (it must be marked: `removal.mark_removed` with
     `erase`); nothing more while a run of it waits. True when a job was enqueued."""
     key = erase_key(channel_id)
-    waiting = and_(jobs.c.kind == ERASE, jobs.c.key == key, unfinished())
-    if (await conn.execute(select(exists().where(waiting)))).scalar():
+    if await queue.has_unfinished(conn, key):
         return False
     await queue.enqueue(conn, ERASE, {"channel_id": channel_id}, key=key, now=now)
     return True

@@ -75,6 +75,20 @@ async def enqueue(
     )
 
 
+_UNFINISHED_WITH_KEY = select(
+    exists().where(
+        and_(jobs.c.key == bindparam("key"), unfinished(), jobs.c.id != bindparam("besides"))
+    )
+)
+
+
+async def has_unfinished(conn: AsyncConnection, key: str, *, besides: int | None = None) -> bool:
+    """Whether a job of `key` waits or runs (other than job `besides`): how a job that must not
+    be queued twice (a profile look-up, the doctor's next visit, an erase) checks."""
+    found = await conn.execute(_UNFINISHED_WITH_KEY, {"key": key, "besides": besides or 0})
+    return bool(found.scalar())
+
+
 async def enqueue_many(conn: AsyncConnection, rows: list[dict[str, Any]], now: float) -> None:
     """One INSERT for a batch of jobs (`kind`, `key`, `payload` each)."""
     if not rows:
