@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .prepared import Prepared
 from .tables import bot_versions, bots, channels
 
 
@@ -171,7 +172,7 @@ async def versions(conn: AsyncConnection, bot_id: int) -> list[Version]:
     return [_version(row) for row in rows]
 
 
-_RUNNING = (
+_RUNNING = Prepared(
     select(bot_versions.c.id, bot_versions.c.digest)
     .join(bots, bots.c.version_id == bot_versions.c.id)
     .where(bots.c.channel_id == bindparam("channel_id"))
@@ -181,7 +182,7 @@ _RUNNING = (
 async def running(conn: AsyncConnection, channel_id: int) -> tuple[int, str] | None:
     """(version id, digest) of the channel's current bot version: the worker's cheap check
     before each turn, the definition itself being read only when not cached."""
-    row = (await conn.execute(_RUNNING, {"channel_id": channel_id})).first()
+    row = await _RUNNING.first(conn, channel_id=channel_id)
     return None if row is None else (int(row.id), str(row.digest))
 
 

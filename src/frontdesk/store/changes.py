@@ -30,10 +30,11 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import psycopg
-from sqlalchemy import Engine, bindparam, delete, event, func, insert, select
+from sqlalchemy import Engine, bindparam, delete, event, func, insert, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from .prepared import Prepared
 from .tables import channels, live_changes
 
 log = logging.getLogger("frontdesk.changes")
@@ -52,14 +53,20 @@ KINDS: Final = frozenset({MESSAGE, INBOUND, NOTE, CONVERSATION, HANDOFF})
 
 _PENDING = "frontdesk.changes"
 _NOTIFY_CHANNEL = "'frontdesk_' || left(md5(current_schema()), 16)"
-_WORKSPACE = select(channels.c.workspace_id).where(channels.c.id == bindparam("channel_id"))
+# Run with nearly every statement of the worker's: built once, run by the driver (`prepared`).
+_WORKSPACE = Prepared(
+    select(channels.c.workspace_id).where(channels.c.id == bindparam("channel_id"))
+)
+_NOTIFY = Prepared(text(f"SELECT pg_notify({_NOTIFY_CHANNEL}, :payload)"))
 MAX_PAYLOAD = 1000
 """Bytes; far below PostgreSQL's 8000, and a payload from elsewhere is refused above it."""
 
 _RELAYED: weakref.WeakSet[Engine] = weakref.WeakSet()
 """SQLite engines whose changes this process hands to its own hub (`feed` is open on them)."""
-_WRITE = insert(live_changes).values(payload=bindparam("payload")).returning(live_changes.c.id)
-_PRUNE = delete(live_changes).where(live_changes.c.id <= bindparam("upto"))
+_WRITE = Prepared(
+    insert(live_changes).values(payload=bindparam("payload")).returning(live_changes.c.id)
+)
+_PRUNE = Prepared(delete(live_changes).where(live_changes.c.id <= bindparam("upto")))
 _NEWEST = select(func.max(live_changes.c.id))
 _SINCE = (
     select(live_changes.c.id, live_changes.c.payload)
@@ -172,7 +179,7 @@ async def note(
     if workspace_id is not None:
         pending.workspaces[channel_id] = workspace_id
     elif channel_id not in pending.workspaces:
-        found = (await conn.execute(_WORKSPACE, {"channel_id": channel_id})).scalar()
+        found = await _WORKSPACE.scalar(conn, channel_id=channel_id)
         pending.workspaces[channel_id] = int(found) if found is not None else None
     workspace = pending.workspaces[channel_id]
     if workspace is None:
@@ -182,15 +189,12 @@ async def note(
         return
     pending.changes[change] = None
     if conn.dialect.name == "postgresql":
-        await conn.exec_driver_sql(
-            f"SELECT pg_notify({_NOTIFY_CHANNEL}, %(payload)s)",
-            {"payload": change.encode()},
-        )
+        await _NOTIFY.run(conn, payload=change.encode())
     elif conn.sync_engine not in _RELAYED:
         # SQLite, in a process with no pages of its own: for `frontdesk serve` to read.
-        written = (await conn.execute(_WRITE, {"payload": change.encode()})).scalar_one()
+        written = await _WRITE.scalar(conn, payload=change.encode())
         if written % PRUNE_EVERY == 0:
-            await conn.execute(_PRUNE, {"upto": written - KEPT})
+            await _PRUNE.run(conn, upto=written - KEPT)
 
 
 # --- fanning out in a web process ----------------------------------------------------------

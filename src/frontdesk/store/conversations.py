@@ -23,6 +23,7 @@ from frontdesk.core.models import (
 
 from . import changes
 from .channels import REMOVED
+from .prepared import Prepared
 from .tables import channels, contacts, conversations, handoff_settings, messages
 
 
@@ -46,9 +47,9 @@ class Thread:
     owner: str
 
 
-# The statements of the worker's hot path are built once, with bound parameters: building a
-# SQLAlchemy statement costs about as much as SQLite takes to run it.
-_CHANNEL_FOR_PAGE = (
+# The statements of the worker's hot path are built once and run by the driver (`prepared`):
+# building a statement, or running it through SQLAlchemy, costs ten times what SQLite takes.
+_CHANNEL_FOR_PAGE = Prepared(
     select(
         channels.c.id,
         channels.c.page_id,
@@ -63,15 +64,17 @@ _CHANNEL_FOR_PAGE = (
     # another workspace's channel may have the Page now.
     .where(channels.c.page_id == bindparam("page_id"), channels.c.status != REMOVED)
 )
-_THREAD = (
+_THREAD = Prepared(
     select(contacts.c.id, conversations.c.id.label("conversation_id"), conversations.c.owner)
     .select_from(contacts.outerjoin(conversations, conversations.c.contact_id == contacts.c.id))
     .where(
         and_(contacts.c.channel_id == bindparam("channel_id"), contacts.c.psid == bindparam("psid"))
     )
 )
-_HAS_MESSAGE = select(messages.c.id).where(
-    and_(messages.c.channel_id == bindparam("channel_id"), messages.c.mid == bindparam("mid"))
+_HAS_MESSAGE = Prepared(
+    select(messages.c.id).where(
+        and_(messages.c.channel_id == bindparam("channel_id"), messages.c.mid == bindparam("mid"))
+    )
 )
 # Who to tell of the message comes back with the update: no query of its own (`changes`).
 _WORKSPACE_OF_CONVERSATION = (
@@ -79,7 +82,7 @@ _WORKSPACE_OF_CONVERSATION = (
     .where(channels.c.id == conversations.c.channel_id)
     .scalar_subquery()
 )
-_LAST_MESSAGE_AT = (
+_LAST_MESSAGE_AT = Prepared(
     update(conversations)
     .where(conversations.c.id == bindparam("conversation_id"))
     .values(last_message_at=bindparam("now"), preview=bindparam("preview"))
@@ -87,7 +90,7 @@ _LAST_MESSAGE_AT = (
 )
 _CLOSED = (ConversationStatus.RESOLVED.value, ConversationStatus.SNOOZED.value)
 # A customer's message counts as unread, and opens a resolved or snoozed conversation again.
-_INBOUND_AT = (
+_INBOUND_AT = Prepared(
     update(conversations)
     .where(conversations.c.id == bindparam("conversation_id"))
     .values(
@@ -104,7 +107,7 @@ _INBOUND_AT = (
 )
 PREVIEW_LIMIT = 200
 _USER_AT = bindparam("last_user_at", type_=Double)
-_TOUCH_CONTACT = (
+_TOUCH_CONTACT = Prepared(
     update(contacts)
     .where(contacts.c.id == bindparam("contact_id"))
     .values(
@@ -115,10 +118,12 @@ _TOUCH_CONTACT = (
         unreachable_reason=None,
     )
 )
-_CONTACT = select(contacts.c.psid, contacts.c.name, contacts.c.locale).where(
-    contacts.c.id == bindparam("contact_id")
+_CONTACT = Prepared(
+    select(contacts.c.psid, contacts.c.name, contacts.c.locale).where(
+        contacts.c.id == bindparam("contact_id")
+    )
 )
-_HISTORY = (
+_HISTORY = Prepared(
     select(messages.c.author, messages.c.text)
     .where(
         and_(
@@ -130,14 +135,15 @@ _HISTORY = (
     .order_by(messages.c.id.desc())
     .limit(bindparam("limit", type_=Integer))
 )
-_HANDOFF = select(conversations.c.handoff, conversations.c.created_at).where(
+_HANDOFF_READ = select(conversations.c.handoff, conversations.c.created_at).where(
     conversations.c.id == bindparam("conversation_id")
 )
-_HANDOFF_LOCKED = _HANDOFF.with_for_update()
+_HANDOFF = Prepared(_HANDOFF_READ)
+_HANDOFF_LOCKED = Prepared(_HANDOFF_READ.with_for_update())
 
 
 async def channel_for_page(conn: AsyncConnection, page_id: str) -> Channel | None:
-    row = (await conn.execute(_CHANNEL_FOR_PAGE, {"page_id": page_id})).first()
+    row = await _CHANNEL_FOR_PAGE.first(conn, page_id=page_id)
     if row is None:
         return None
     words = row.keywords
@@ -178,7 +184,7 @@ async def add_channel(
 
 async def thread_for(conn: AsyncConnection, channel_id: int, psid: str, now: float) -> Thread:
     """The contact and conversation for (channel, PSID), created on first sight."""
-    found = (await conn.execute(_THREAD, {"channel_id": channel_id, "psid": psid})).first()
+    found = await _THREAD.first(conn, channel_id=channel_id, psid=psid)
     if found is not None and found.conversation_id is not None:
         return Thread(channel_id, int(found.id), int(found.conversation_id), str(found.owner))
     if found is not None:
@@ -212,8 +218,7 @@ async def thread_for(conn: AsyncConnection, channel_id: int, psid: str, now: flo
 
 
 async def has_message(conn: AsyncConnection, channel_id: int, mid: str) -> bool:
-    row = await conn.execute(_HAS_MESSAGE, {"channel_id": channel_id, "mid": mid})
-    return row.first() is not None
+    return await _HAS_MESSAGE.first(conn, channel_id=channel_id, mid=mid) is not None
 
 
 def preview(text: str | None, attachments: Any = None, outgoing: Any = None) -> str:
@@ -251,8 +256,7 @@ async def add_new_message(
     if len(row) > len(_NEW_MESSAGE_COLUMNS):
         unknown = sorted(row.keys() - _NEW_MESSAGE_COLUMNS)
         raise TypeError(f"add_new_message does not write {unknown}")
-    result = await conn.execute(_ADD_NEW_MESSAGE[conn.dialect.name], row)
-    found = result.scalar()
+    found = await _ADD_NEW_MESSAGE[conn.dialect.name].scalar(conn, **row)
     if found is None:
         return None
     await _added(conn, thread, now, int(found), values)
@@ -277,18 +281,20 @@ _NEW_MESSAGE_COLUMNS = frozenset(
 )
 """What `add_new_message` writes (a column not given is NULL)."""
 _ADD_NEW_MESSAGE = {
-    name: make(messages)
-    .values(
-        {
-            # None is SQL NULL in a JSON column too, as for a column not written at all.
-            column: bindparam(column, type_=JSON(none_as_null=True))
-            if isinstance(messages.c[column].type, JSON)
-            else bindparam(column)
-            for column in sorted(_NEW_MESSAGE_COLUMNS)
-        }
+    name: Prepared(
+        make(messages)
+        .values(
+            {
+                # None is SQL NULL in a JSON column too, as for a column not written at all.
+                column: bindparam(column, type_=JSON(none_as_null=True))
+                if isinstance(messages.c[column].type, JSON)
+                else bindparam(column)
+                for column in sorted(_NEW_MESSAGE_COLUMNS)
+            }
+        )
+        .on_conflict_do_nothing(index_elements=[messages.c.channel_id, messages.c.mid])
+        .returning(messages.c.id)
     )
-    .on_conflict_do_nothing(index_elements=[messages.c.channel_id, messages.c.mid])
-    .returning(messages.c.id)
     for name, make in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
 }
 """Built once: run for every message a person sends."""
@@ -310,18 +316,12 @@ async def _added(
     """A message was stored: its conversation's last message, unread count and status, and
     the change announced."""
     inbound = values.get("direction") == "inbound"
-    touched = (
-        await conn.execute(
-            _INBOUND_AT if inbound else _LAST_MESSAGE_AT,
-            {
-                "conversation_id": thread.conversation_id,
-                "now": now,
-                "preview": preview(
-                    values.get("text"), values.get("attachments"), values.get("outgoing")
-                ),
-            },
-        )
-    ).one()
+    touched = await (_INBOUND_AT if inbound else _LAST_MESSAGE_AT).one(
+        conn,
+        conversation_id=thread.conversation_id,
+        now=now,
+        preview=preview(values.get("text"), values.get("attachments"), values.get("outgoing")),
+    )
     if touched.workspace_id is not None:  # a channel of no workspace: nobody to tell
         await changes.note(
             conn,
@@ -337,11 +337,11 @@ async def _added(
 async def touch_contact(conn: AsyncConnection, contact_id: int, last_user_at: float) -> None:
     """The person acted: the 24-hour window restarts from the event's own time, and whoever
     just wrote to the Page can be written to again (an earlier "unreachable" is cleared)."""
-    await conn.execute(_TOUCH_CONTACT, {"contact_id": contact_id, "last_user_at": last_user_at})
+    await _TOUCH_CONTACT.run(conn, contact_id=contact_id, last_user_at=last_user_at)
 
 
 async def contact(conn: AsyncConnection, contact_id: int) -> Contact:
-    row = (await conn.execute(_CONTACT, {"contact_id": contact_id})).one()
+    row = await _CONTACT.one(conn, contact_id=contact_id)
     return Contact(psid=row.psid, name=row.name, locale=row.locale)
 
 
@@ -349,8 +349,9 @@ async def history(
     conn: AsyncConnection, conversation_id: int, before_id: int, limit: int = 20
 ) -> list[tuple[Author, str]]:
     """The last `limit` messages with text before message `before_id`, oldest first."""
-    values = {"conversation_id": conversation_id, "before_id": before_id, "limit": limit}
-    rows = (await conn.execute(_HISTORY, values)).all()
+    rows = await _HISTORY.all(
+        conn, conversation_id=conversation_id, before_id=before_id, limit=limit
+    )
     return [(Author(row.author), str(row.text)) for row in reversed(rows)]
 
 
@@ -369,7 +370,7 @@ async def handoff_of(conn: AsyncConnection, conversation_id: int) -> HandoffStat
     """The conversation's handoff state, locked (PostgreSQL) until the transaction ends: timers
     and agents may change it concurrently with the conversation's own events."""
     query = _HANDOFF_LOCKED if conn.dialect.name == "postgresql" else _HANDOFF
-    row = (await conn.execute(query, {"conversation_id": conversation_id})).one()
+    row = await query.one(conn, conversation_id=conversation_id)
     data = row.handoff
     if not data:
         return HandoffState.start(datetime.fromtimestamp(row.created_at, UTC))
@@ -442,7 +443,7 @@ async def mark_outbound(
         raise ValueError(f"receipts move messages to delivered or read, not {status}")
     read, write = _RECEIPTS[status]
     # Only the messages the receipt can still move: a long conversation's history is not read.
-    rows = (await conn.execute(read, {"conversation_id": thread.conversation_id})).all()
+    rows = await read.all(conn, conversation_id=thread.conversation_id)
     changed = 0
     for row in rows:
         covered = (
@@ -454,7 +455,7 @@ async def mark_outbound(
         new = advance(current, status)
         if new is current:
             continue
-        await conn.execute(write, {"message_id": row.id, "new_status": new.value, "now": now})
+        await write.run(conn, message_id=row.id, new_status=new.value, now=now)
         await changes.note(
             conn, thread.channel_id, thread.conversation_id, changes.MESSAGE, message_id=row.id
         )
@@ -462,7 +463,7 @@ async def mark_outbound(
     return changed
 
 
-def _receipt_statements(status: MessageStatus, stamp: str) -> tuple[Any, Any]:
+def _receipt_statements(status: MessageStatus, stamp: str) -> tuple[Prepared, Prepared]:
     """What a receipt moving messages to `status` reads and writes (setting `stamp`)."""
     movable = [s.value for s in MessageStatus if can_advance(s, status)]
     read = select(
@@ -479,7 +480,7 @@ def _receipt_statements(status: MessageStatus, stamp: str) -> tuple[Any, Any]:
         .where(messages.c.id == bindparam("message_id"))
         .values({"status": bindparam("new_status"), stamp: bindparam("now")})
     )
-    return read, write
+    return Prepared(read), Prepared(write)
 
 
 _RECEIPTS = {

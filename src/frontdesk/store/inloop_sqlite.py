@@ -132,6 +132,11 @@ class Connection:
         return self._conn
 
     @property
+    def sqlite(self) -> sqlite3.Connection:
+        """The connection itself, for statements run without SQLAlchemy (`store.prepared`)."""
+        return self._conn
+
+    @property
     def isolation_level(self) -> str | None:
         return self._conn.isolation_level
 

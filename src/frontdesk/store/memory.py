@@ -11,22 +11,29 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from frontdesk.core.handlers import Memory
 
+from .prepared import Prepared
 from .tables import contact_fields, contact_tags, conversations, handler_states
 
-# Read before every turn of a bot: built once, with bound parameters.
-_STATE = select(handler_states.c.state).where(
-    handler_states.c.conversation_id == bindparam("conversation_id")
+# Read before every turn of a bot: built once, run by the driver.
+_STATE = Prepared(
+    select(handler_states.c.state).where(
+        handler_states.c.conversation_id == bindparam("conversation_id")
+    )
 )
-_FIELDS = select(contact_fields.c.name, contact_fields.c.value).where(
-    contact_fields.c.contact_id == bindparam("contact_id")
+_FIELDS = Prepared(
+    select(contact_fields.c.name, contact_fields.c.value).where(
+        contact_fields.c.contact_id == bindparam("contact_id")
+    )
 )
-_TAGS = select(contact_tags.c.tag).where(contact_tags.c.contact_id == bindparam("contact_id"))
+_TAGS = Prepared(
+    select(contact_tags.c.tag).where(contact_tags.c.contact_id == bindparam("contact_id"))
+)
 
 
 async def load(conn: AsyncConnection, conversation_id: int, contact_id: int) -> Memory:
-    state = (await conn.execute(_STATE, {"conversation_id": conversation_id})).scalar()
-    fields = await conn.execute(_FIELDS, {"contact_id": contact_id})
-    tags = await conn.execute(_TAGS, {"contact_id": contact_id})
+    state = await _STATE.scalar(conn, conversation_id=conversation_id)
+    fields = await _FIELDS.all(conn, contact_id=contact_id)
+    tags = await _TAGS.all(conn, contact_id=contact_id)
     return Memory(
         state=dict(state) if state else None,
         fields={str(row.name): str(row.value) for row in fields},

@@ -21,6 +21,7 @@ from frontdesk.core.models import Author, FailureCode, MessageStatus, advance
 
 from . import changes
 from .conversations import preview
+from .prepared import Prepared
 from .secrets import Secrets
 from .tables import channels, contacts, conversations, messages
 
@@ -92,19 +93,15 @@ _WORKSPACE_OF_MESSAGE = (
 )
 
 
-def _lock(conn: AsyncConnection, query: Any) -> Any:
-    # Row locks on PostgreSQL; SQLite serialises writers anyway (BEGIN IMMEDIATE).
-    return query.with_for_update() if conn.dialect.name == "postgresql" else query
+def _locking(query: Any, **lock: Any) -> dict[str, Prepared]:
+    """The query as each dialect runs it, by dialect name: with row locks on PostgreSQL;
+    SQLite serialises writers anyway (BEGIN IMMEDIATE)."""
+    return {"postgresql": Prepared(query.with_for_update(**lock)), "sqlite": Prepared(query)}
 
 
-def _locking(query: Any) -> dict[str, Any]:
-    """`_lock` built once: the query as each dialect runs it, by dialect name."""
-    return {"postgresql": query.with_for_update(), "sqlite": query}
-
-
-# The worker's hot statements are built once, with bound parameters: building one per call
-# costs several times what SQLite takes to run it (docs/performance.md).
-_CONVERSATION = (
+# The worker's hot statements are built once and run by the driver (`prepared`): building
+# one per call, or running it through SQLAlchemy, costs several times what SQLite takes.
+_CONVERSATION = Prepared(
     select(
         conversations.c.id,
         conversations.c.channel_id,
@@ -121,7 +118,7 @@ _CONVERSATION = (
 
 
 async def conversation(conn: AsyncConnection, conversation_id: int) -> Conversation | None:
-    row = (await conn.execute(_CONVERSATION, {"conversation_id": conversation_id})).first()
+    row = await _CONVERSATION.first(conn, conversation_id=conversation_id)
     if row is None:
         return None
     return Conversation(
@@ -135,8 +132,27 @@ async def conversation(conn: AsyncConnection, conversation_id: int) -> Conversat
     )
 
 
-_ADD = insert(messages).returning(messages.c.id)
-_LAST_MESSAGE = (
+_ADDED_COLUMNS = (
+    "conversation_id",
+    "channel_id",
+    "direction",
+    "author",
+    "text",
+    "attachments",
+    "outgoing",
+    "status",
+    "failure_reason",
+    "failure_code",
+    "messaging_type",
+    "tag",
+    "created_at",
+)
+_ADD = Prepared(
+    insert(messages)
+    .values({c: bindparam(c, type_=messages.c[c].type) for c in _ADDED_COLUMNS})
+    .returning(messages.c.id)
+)
+_LAST_MESSAGE = Prepared(
     update(conversations)
     .where(conversations.c.id == bindparam("conversation_id"))
     .values(last_message_at=bindparam("now"), preview=bindparam("preview"))
@@ -163,32 +179,29 @@ async def add(
     outgoing: dict[str, Any] = {"message": message, "tries": 0}
     if metadata is not None:
         outgoing["metadata"] = metadata
-    result = await conn.execute(
-        _ADD,
-        {
-            "conversation_id": where.conversation_id,
-            "channel_id": where.channel_id,
-            "direction": "outbound",
-            "author": author.value,
-            "text": text,
-            "attachments": attachments,
-            "outgoing": outgoing,
-            "status": status.value,
-            "failure_reason": failure_reason,
-            "failure_code": None if failure_code is None else failure_code.value,
-            "messaging_type": messaging_type,
-            "tag": tag,
-            "created_at": now,
-        },
+    message_id = int(
+        await _ADD.scalar(
+            conn,
+            conversation_id=where.conversation_id,
+            channel_id=where.channel_id,
+            direction="outbound",
+            author=author.value,
+            text=text,
+            attachments=attachments,
+            outgoing=outgoing,
+            status=status.value,
+            failure_reason=failure_reason,
+            failure_code=None if failure_code is None else failure_code.value,
+            messaging_type=messaging_type,
+            tag=tag,
+            created_at=now,
+        )
     )
-    message_id = int(result.scalar_one())
-    await conn.execute(
-        _LAST_MESSAGE,
-        {
-            "conversation_id": where.conversation_id,
-            "now": now,
-            "preview": preview(text, attachments),
-        },
+    await _LAST_MESSAGE.run(
+        conn,
+        conversation_id=where.conversation_id,
+        now=now,
+        preview=preview(text, attachments),
     )
     if where.workspace_id is not None:  # a channel of no workspace: nobody to tell
         await changes.note(
@@ -207,7 +220,7 @@ _QUEUED = and_(
     messages.c.direction == "outbound",
     messages.c.status == MessageStatus.QUEUED.value,
 )
-_OLDEST_QUEUED = (
+_OLDEST_QUEUED = _locking(
     select(
         messages.c.id,
         messages.c.conversation_id,
@@ -223,16 +236,15 @@ _OLDEST_QUEUED = (
     .join(contacts, contacts.c.id == conversations.c.contact_id)
     .where(_QUEUED)
     .order_by(messages.c.id)
-    .limit(1)
+    .limit(1),
+    of=messages,
 )
-_OLDEST_QUEUED_LOCKED = _OLDEST_QUEUED.with_for_update(of=messages)
-_HAS_QUEUED = select(messages.c.id).where(_QUEUED).limit(1)
+_HAS_QUEUED = Prepared(select(messages.c.id).where(_QUEUED).limit(1))
 
 
 async def oldest_queued(conn: AsyncConnection, conversation_id: int) -> Outgoing | None:
     """The conversation's next message to send, locked until the caller's transaction ends."""
-    query = _OLDEST_QUEUED_LOCKED if conn.dialect.name == "postgresql" else _OLDEST_QUEUED
-    row = (await conn.execute(query, {"conversation_id": conversation_id})).first()
+    row = await _OLDEST_QUEUED[conn.dialect.name].first(conn, conversation_id=conversation_id)
     if row is None:
         return None
     outgoing = dict(row.outgoing or {})
@@ -252,8 +264,7 @@ async def oldest_queued(conn: AsyncConnection, conversation_id: int) -> Outgoing
 
 
 async def has_queued(conn: AsyncConnection, conversation_id: int) -> bool:
-    row = await conn.execute(_HAS_QUEUED, {"conversation_id": conversation_id})
-    return row.first() is not None
+    return await _HAS_QUEUED.first(conn, conversation_id=conversation_id) is not None
 
 
 async def conversations_with_queued(conn: AsyncConnection, channel_id: int) -> list[int]:
@@ -285,9 +296,9 @@ _MOVE_READ_LOCKED = _locking(_MOVE_READ)
 
 
 @functools.cache
-def _move_write(columns: tuple[str, ...]) -> Any:
+def _move_write(columns: tuple[str, ...]) -> Prepared:
     """The UPDATE of a status move that also sets `columns` (`new_<column>` parameters)."""
-    return (
+    return Prepared(
         update(messages)
         .where(messages.c.id == bindparam("message_id"))
         .values(status=bindparam("new_status"), **{c: bindparam(f"new_{c}") for c in columns})
@@ -296,20 +307,17 @@ def _move_write(columns: tuple[str, ...]) -> Any:
 
 async def _move(conn: AsyncConnection, message_id: int, new: MessageStatus, **values: Any) -> bool:
     """Apply a forward status move (and `values` with it); False if it would go backwards."""
-    read = _MOVE_READ_LOCKED[conn.dialect.name]
-    row = (await conn.execute(read, {"message_id": message_id})).first()
+    row = await _MOVE_READ_LOCKED[conn.dialect.name].first(conn, message_id=message_id)
     if row is None:
         return False
     current = MessageStatus(row.status)
     if advance(current, new) is current:
         return False
-    await conn.execute(
-        _move_write(tuple(sorted(values))),
-        {
-            "message_id": message_id,
-            "new_status": new.value,
-            **{f"new_{c}": value for c, value in values.items()},
-        },
+    await _move_write(tuple(sorted(values))).run(
+        conn,
+        message_id=message_id,
+        new_status=new.value,
+        **{f"new_{c}": value for c, value in values.items()},
     )
     if row.workspace_id is not None:  # a channel of no workspace: nobody to tell
         await changes.note(
@@ -370,20 +378,19 @@ async def record_attempt(conn: AsyncConnection, message_id: int, now: float) -> 
 
 async def _note(conn: AsyncConnection, message_id: int, **notes: Any) -> None:
     """Set (or, given None, drop) bookkeeping keys kept in the message's `outgoing`."""
-    read = _NOTE_READ_LOCKED[conn.dialect.name]
-    row = (await conn.execute(read, {"message_id": message_id})).first()
+    row = await _NOTE_READ_LOCKED[conn.dialect.name].first(conn, message_id=message_id)
     if row is None:
         return
     outgoing = {**(row.outgoing or {}), **notes}
     for name, value in notes.items():
         if value is None:
             del outgoing[name]
-    await conn.execute(_NOTE_WRITE, {"message_id": message_id, "new_outgoing": outgoing})
+    await _NOTE_WRITE.run(conn, message_id=message_id, new_outgoing=outgoing)
 
 
 _NOTE_READ = select(messages.c.outgoing).where(messages.c.id == bindparam("message_id"))
 _NOTE_READ_LOCKED = _locking(_NOTE_READ)
-_NOTE_WRITE = (
+_NOTE_WRITE = Prepared(
     update(messages)
     .where(messages.c.id == bindparam("message_id"))
     .values(outgoing=bindparam("new_outgoing"))
@@ -396,43 +403,24 @@ async def match_echo(
     """Our own echo, named by its metadata tag: the message we sent gets its `mid` and Meta's
     time (read receipts go by that time). False when no such outgoing message of this channel
     exists, or it already carries another `mid`."""
-    row = (
-        await conn.execute(
-            _lock(
-                conn,
-                select(
-                    messages.c.status,
-                    messages.c.mid,
-                    messages.c.sent_at,
-                    messages.c.conversation_id,
-                ).where(
-                    and_(
-                        messages.c.id == message_id,
-                        messages.c.channel_id == channel_id,
-                        messages.c.direction == "outbound",
-                    )
-                ),
-            )
-        )
-    ).first()
+    row = await _ECHOED[conn.dialect.name].first(conn, message_id=message_id, channel_id=channel_id)
     if row is None or row.mid not in (None, mid):
         return False
     current = MessageStatus(row.status)
     status = advance(current, MessageStatus.SENT)
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {
+        "mid": mid,
+        "meta_timestamp": timestamp_ms,
+        "sent_at": row.sent_at if row.sent_at is not None else now,
+    }
     if current is MessageStatus.FAILED and status is MessageStatus.SENT:
         # Given up as unknown, but it did go out.
         values.update(failure_reason=None, failure_code=None)
-    await conn.execute(
-        update(messages)
-        .where(messages.c.id == message_id)
-        .values(
-            mid=mid,
-            meta_timestamp=timestamp_ms,
-            sent_at=row.sent_at if row.sent_at is not None else now,
-            status=status.value,
-            **values,
-        )
+    await _move_write(tuple(sorted(values))).run(
+        conn,
+        message_id=message_id,
+        new_status=status.value,
+        **{f"new_{c}": value for c, value in values.items()},
     )
     await changes.note(
         conn, channel_id, int(row.conversation_id), changes.MESSAGE, message_id=message_id
@@ -440,16 +428,30 @@ async def match_echo(
     return True
 
 
+_ECHOED = _locking(
+    select(
+        messages.c.status,
+        messages.c.mid,
+        messages.c.sent_at,
+        messages.c.conversation_id,
+    ).where(
+        and_(
+            messages.c.id == bindparam("message_id"),
+            messages.c.channel_id == bindparam("channel_id"),
+            messages.c.direction == "outbound",
+        )
+    )
+)
+
+
 async def note_echo_time(
     conn: AsyncConnection, channel_id: int, mid: str, timestamp_ms: int
 ) -> None:
     """The echo of a message already filed under its `mid`: keep Meta's time for read receipts."""
-    await conn.execute(
-        _ECHO_TIME, {"echo_channel_id": channel_id, "echo_mid": mid, "timestamp_ms": timestamp_ms}
-    )
+    await _ECHO_TIME.run(conn, echo_channel_id=channel_id, echo_mid=mid, timestamp_ms=timestamp_ms)
 
 
-_ECHO_TIME = (
+_ECHO_TIME = Prepared(
     update(messages)
     .where(
         and_(
@@ -465,17 +467,19 @@ _ECHO_TIME = (
 # --- channels and contacts -------------------------------------------------------------------
 
 
-_SENDING_CHANNEL = select(
-    channels.c.id,
-    channels.c.page_id,
-    channels.c.status,
-    channels.c.has_human_agent,
-    channels.c.page_token,
-).where(channels.c.id == bindparam("channel_id"))
+_SENDING_CHANNEL = Prepared(
+    select(
+        channels.c.id,
+        channels.c.page_id,
+        channels.c.status,
+        channels.c.has_human_agent,
+        channels.c.page_token,
+    ).where(channels.c.id == bindparam("channel_id"))
+)
 
 
 async def sending_channel(conn: AsyncConnection, channel_id: int) -> SendingChannel | None:
-    row = (await conn.execute(_SENDING_CHANNEL, {"channel_id": channel_id})).first()
+    row = await _SENDING_CHANNEL.first(conn, channel_id=channel_id)
     if row is None:
         return None
     return SendingChannel(

@@ -14,6 +14,7 @@ from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import changes
+from .prepared import Prepared
 from .tables import channels, contacts, conversations
 
 NAME_LIMIT = 200
@@ -32,22 +33,23 @@ class Asking:
     checked_at: float | None
 
 
-_DUE = select(contacts.c.id).where(
-    and_(
-        contacts.c.id == bindparam("contact_id"),
-        or_(
-            contacts.c.profile_checked_at.is_(None),
-            contacts.c.profile_checked_at < bindparam("stale_before"),
-        ),
+_DUE = Prepared(
+    select(contacts.c.id).where(
+        and_(
+            contacts.c.id == bindparam("contact_id"),
+            or_(
+                contacts.c.profile_checked_at.is_(None),
+                contacts.c.profile_checked_at < bindparam("stale_before"),
+            ),
+        )
     )
 )
-"""Built once: asked for every message a person sends."""
+"""Built once and run by the driver: asked for every message a person sends."""
 
 
 async def due(conn: AsyncConnection, contact_id: int, stale_before: float) -> bool:
     """Never asked, or last asked before `stale_before`."""
-    row = await conn.execute(_DUE, {"contact_id": contact_id, "stale_before": stale_before})
-    return row.first() is not None
+    return await _DUE.first(conn, contact_id=contact_id, stale_before=stale_before) is not None
 
 
 async def asking(conn: AsyncConnection, contact_id: int) -> Asking | None:

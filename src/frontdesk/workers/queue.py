@@ -9,11 +9,13 @@ lease runs out and another worker takes the job over.
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Double,
     Integer,
     and_,
@@ -28,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from frontdesk.store.prepared import Prepared
 from frontdesk.store.tables import jobs, unfinished
 
 DEFAULT_LEASE = 60.0
@@ -51,7 +54,18 @@ def backoff(attempts: int, rng: random.Random | None = None) -> float:
     return (rng or random).uniform(ceiling / 2, ceiling)
 
 
-_ENQUEUE = insert(jobs).values(state="ready", attempts=0)
+_ENQUEUE = Prepared(
+    insert(jobs).values(
+        kind=bindparam("kind"),
+        key=bindparam("key"),
+        payload=bindparam("payload", type_=jobs.c.payload.type),
+        state="ready",
+        attempts=0,
+        run_at=bindparam("run_at", type_=Double),
+        created_at=bindparam("created_at", type_=Double),
+    )
+)
+"""Built once and run by the driver (`store.prepared`): every reply enqueues its send."""
 
 
 async def enqueue(
@@ -63,21 +77,21 @@ async def enqueue(
     now: float,
     run_at: float | None = None,
 ) -> None:
-    await conn.execute(
-        _ENQUEUE,
-        {
-            "kind": kind,
-            "key": key,
-            "payload": payload,
-            "run_at": now if run_at is None else run_at,
-            "created_at": now,
-        },
+    await _ENQUEUE.run(
+        conn,
+        kind=kind,
+        key=key,
+        payload=payload,
+        run_at=now if run_at is None else run_at,
+        created_at=now,
     )
 
 
-_UNFINISHED_WITH_KEY = select(
-    exists().where(
-        and_(jobs.c.key == bindparam("key"), unfinished(), jobs.c.id != bindparam("besides"))
+_UNFINISHED_WITH_KEY = Prepared(
+    select(
+        exists().where(
+            and_(jobs.c.key == bindparam("key"), unfinished(), jobs.c.id != bindparam("besides"))
+        )
     )
 )
 
@@ -85,8 +99,7 @@ _UNFINISHED_WITH_KEY = select(
 async def has_unfinished(conn: AsyncConnection, key: str, *, besides: int | None = None) -> bool:
     """Whether a job of `key` waits or runs (other than job `besides`): how a job that must not
     be queued twice (a profile look-up, the doctor's next visit, an erase) checks."""
-    found = await conn.execute(_UNFINISHED_WITH_KEY, {"key": key, "besides": besides or 0})
-    return bool(found.scalar())
+    return bool(await _UNFINISHED_WITH_KEY.scalar(conn, key=key, besides=besides or 0))
 
 
 async def enqueue_many(conn: AsyncConnection, rows: list[dict[str, Any]], now: float) -> None:
@@ -141,6 +154,11 @@ _READY_ROWS = _runnable("ready", jobs.c.run_at <= _NOW, jobs.c.run_at, _ROWS)
 _SKIP_LOCKED = {
     query: query.with_for_update(skip_locked=True, of=jobs)
     for query in (_LAPSED, _READY, _LAPSED_ROWS, _READY_ROWS)
+}
+# What every batch of the worker reads, run by the driver (`store.prepared`), by dialect.
+_PICK = {
+    "sqlite": (Prepared(_LAPSED_ROWS), Prepared(_READY_ROWS)),
+    "postgresql": (Prepared(_SKIP_LOCKED[_LAPSED_ROWS]), Prepared(_SKIP_LOCKED[_READY_ROWS])),
 }
 
 
@@ -210,10 +228,9 @@ async def pick(conn: AsyncConnection, now: float, *, limit: int, lapsed: bool = 
     """
     found: list[Job] = []
     keys: set[str] = set()
-    for query in (_LAPSED_ROWS, _READY_ROWS) if lapsed else (_READY_ROWS,):
-        if conn.dialect.name == "postgresql":
-            query = _SKIP_LOCKED[query]
-        for r in await conn.execute(query, {"now": now, "limit": limit - len(found)}):
+    lapsed_rows, ready_rows = _PICK[conn.dialect.name]
+    for query in (lapsed_rows, ready_rows) if lapsed else (ready_rows,):
+        for r in await query.all(conn, now=now, limit=limit - len(found)):
             if r.key is not None:
                 # Unique already (a later job of a key waits for the earlier one): a guard.
                 if r.key in keys:
@@ -225,40 +242,59 @@ async def pick(conn: AsyncConnection, now: float, *, limit: int, lapsed: bool = 
     return found
 
 
-_IDS_PARAM: Any = bindparam("ids", expanding=True)
-_FINISH = (
-    update(jobs)
-    .where(jobs.c.id.in_(_IDS_PARAM))
-    .values(
-        state="done",
-        attempts=jobs.c.attempts + 1,
-        locked_by=bindparam("worker"),
-        locked_until=None,
-        finished_at=bindparam("now"),
+BATCH_SIZES = 128
+"""Batch sizes whose statements are kept (the worker's batches hold up to 64 jobs)."""
+
+
+def _of_ids(count: int) -> ColumnElement[bool]:
+    """`id IN (:id_0, …, :id_<count-1>)`: a prepared statement's SQL cannot grow with a list
+    (`store.prepared`), so the batch statements below are built once per batch size."""
+    return jobs.c.id.in_([bindparam(f"id_{n}", type_=Integer) for n in range(count)])
+
+
+def _ids(held: list[Job]) -> dict[str, int]:
+    return {f"id_{n}": job.id for n, job in enumerate(held)}
+
+
+@functools.lru_cache(maxsize=BATCH_SIZES)
+def _finish(count: int) -> Prepared:
+    return Prepared(
+        update(jobs)
+        .where(_of_ids(count))
+        .values(
+            state="done",
+            attempts=jobs.c.attempts + 1,
+            locked_by=bindparam("worker"),
+            locked_until=None,
+            finished_at=bindparam("now", type_=Double),
+        )
     )
-)
-_HOLD = (
-    update(jobs)
-    .where(jobs.c.id.in_(_IDS_PARAM))
-    .values(
-        state="running",
-        attempts=jobs.c.attempts + 1,
-        locked_by=bindparam("worker"),
-        locked_until=bindparam("until"),
+
+
+@functools.lru_cache(maxsize=BATCH_SIZES)
+def _hold(count: int) -> Prepared:
+    return Prepared(
+        update(jobs)
+        .where(_of_ids(count))
+        .values(
+            state="running",
+            attempts=jobs.c.attempts + 1,
+            locked_by=bindparam("worker"),
+            locked_until=bindparam("until", type_=Double),
+        )
     )
-)
 
 
 async def finish_many(conn: AsyncConnection, picked: list[Job], worker: str, now: float) -> None:
     """Mark jobs from `pick` done, in the transaction that ran them."""
     if picked:
-        await conn.execute(_FINISH, {"ids": [j.id for j in picked], "worker": worker, "now": now})
+        await _finish(len(picked)).run(conn, worker=worker, now=now, **_ids(picked))
 
 
 async def hold_many(conn: AsyncConnection, picked: list[Job], worker: str, until: float) -> None:
     """Jobs from `pick` that go on outside the transaction: running, leased to `worker`."""
     if picked:
-        await conn.execute(_HOLD, {"ids": [j.id for j in picked], "worker": worker, "until": until})
+        await _hold(len(picked)).run(conn, worker=worker, until=until, **_ids(picked))
 
 
 async def claim_ids(
@@ -285,26 +321,26 @@ _COMPLETE = (
 )
 
 
-_COMPLETE_MANY = (
-    update(jobs)
-    .where(
-        and_(
-            jobs.c.id.in_(_IDS_PARAM),
-            jobs.c.state == "running",
-            jobs.c.locked_by == bindparam("worker"),
+@functools.lru_cache(maxsize=BATCH_SIZES)
+def _complete_many(count: int) -> Prepared:
+    return Prepared(
+        update(jobs)
+        .where(
+            and_(
+                _of_ids(count),
+                jobs.c.state == "running",
+                jobs.c.locked_by == bindparam("worker"),
+            )
         )
+        .values(state="done", finished_at=bindparam("now", type_=Double), locked_until=None)
     )
-    .values(state="done", finished_at=bindparam("now"), locked_until=None)
-)
 
 
 async def complete_many(conn: AsyncConnection, held: list[Job], worker: str, now: float) -> None:
     """Mark done the jobs `worker` holds among `held` (one whose lease was lost stays with the
     worker that took it over)."""
     if held:
-        await conn.execute(
-            _COMPLETE_MANY, {"ids": [j.id for j in held], "worker": worker, "now": now}
-        )
+        await _complete_many(len(held)).run(conn, worker=worker, now=now, **_ids(held))
 
 
 async def complete(conn: AsyncConnection, job: Job, worker: str, now: float) -> bool:

@@ -61,6 +61,7 @@ from frontdesk.messenger import (
 )
 from frontdesk.store import outbox
 from frontdesk.store.channels import REMOVED
+from frontdesk.store.prepared import Prepared
 from frontdesk.store.secrets import SecretError, Secrets
 from frontdesk.store.tables import jobs, not_taken
 
@@ -539,15 +540,14 @@ async def _retry_at(
     )
 
 
-_JOB_WAITING = select(
-    exists().where(and_(jobs.c.kind == SEND, jobs.c.key == bindparam("key"), not_taken()))
+_JOB_WAITING = Prepared(
+    select(exists().where(and_(jobs.c.kind == SEND, jobs.c.key == bindparam("key"), not_taken())))
 )
-"""Built once: asked after every send."""
+"""Built once and run by the driver: asked after every send."""
 
 
 async def _job_waiting(conn: AsyncConnection, key: str) -> bool:
-    found = await conn.execute(_JOB_WAITING, {"key": key})
-    return bool(found.scalar())
+    return bool(await _JOB_WAITING.scalar(conn, key=key))
 
 
 # --- what people read ------------------------------------------------------------------------

@@ -1,0 +1,204 @@
+"""Hot statements handed straight to the database driver, past SQLAlchemy's execution.
+
+Through SQLAlchemy's asyncio engine a statement costs ~50 µs of CPU before the database sees
+it, prebuilt or not (the parameters' processing, the execution context, two greenlet switches,
+the result object), where SQLite answers an indexed look-up in 2 µs; one message's life runs
+~40 statements, so that machinery was a third of the rule bot's CPU (docs/performance.md).
+
+A `Prepared` is a Core statement, written as everywhere else. For each dialect it is compiled
+once: the driver's SQL, the order of its parameters, the values the statement holds itself, and
+SQLAlchemy's own processing of each parameter and result column (JSON, floats on SQLite), which
+it applies as SQLAlchemy would. Each call then gives the driver the SQL and the parameters, in
+the connection's transaction, and reads the rows into a named tuple. The driver's errors come
+out as SQLAlchemy's (`IntegrityError`, ...), as from `conn.execute`, and listeners of the
+engine's `before_cursor_execute` event still hear of each statement.
+
+Not for statements whose IN lists are parameters of the call: the SQL would change with their
+length (a fixed list, written in the statement, is fine).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import namedtuple
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import exc
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement
+
+Processor = Callable[[Any], Any] | None
+
+
+@dataclass
+class _Compiled:
+    """One statement for one dialect."""
+
+    sql: str
+    names: tuple[str, ...]
+    """The parameters in the SQL's order (for a driver of named parameters, any order)."""
+    positional: bool
+    fixed: dict[str, Any]
+    """Values the statement holds itself, by name."""
+    required: frozenset[str]
+    """Names the caller must give."""
+    processors: tuple[Processor, ...]
+    """SQLAlchemy's processing of each parameter of `names` (None: none)."""
+    row: Any
+    """The named tuple of a result row; None for a statement that returns none."""
+    types: tuple[Any, ...]
+    """Each result column's type, for its processing."""
+    results: list[Processor] | None = field(default=None)
+    """Each result column's processing, known once the driver first described the columns."""
+
+
+class Prepared:
+    """A statement run by the driver itself; see the module's docstring."""
+
+    __slots__ = ("_by_dialect", "statement")
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self.statement = statement
+        self._by_dialect: dict[tuple[str, str], _Compiled] = {}
+
+    async def all(self, conn: AsyncConnection, /, **params: Any) -> list[Any]:
+        """Every row, each a named tuple of the statement's columns."""
+        compiled, description, rows, _ = await self._execute(conn, params)
+        return _shaped(compiled, conn.dialect, description, rows)
+
+    async def first(self, conn: AsyncConnection, /, **params: Any) -> Any | None:
+        """The first row, or None."""
+        found = await self.all(conn, **params)
+        return found[0] if found else None
+
+    async def one(self, conn: AsyncConnection, /, **params: Any) -> Any:
+        """The one row; `NoResultFound` when there is none."""
+        found = await self.all(conn, **params)
+        if not found:
+            raise exc.NoResultFound("No row was found when one was required")
+        return found[0]
+
+    async def scalar(self, conn: AsyncConnection, /, **params: Any) -> Any:
+        """The first column of the first row, or None."""
+        row = await self.first(conn, **params)
+        return None if row is None else row[0]
+
+    async def run(self, conn: AsyncConnection, /, **params: Any) -> int:
+        """Run a statement for its effect; the number of rows it changed."""
+        _, _, _, count = await self._execute(conn, params)
+        return count
+
+    def compiled(self, dialect: Dialect) -> _Compiled:
+        key = (dialect.name, dialect.paramstyle)
+        found = self._by_dialect.get(key)
+        if found is None:
+            found = self._by_dialect[key] = _compile(self.statement, dialect)
+        return found
+
+    async def _execute(
+        self, conn: AsyncConnection, params: dict[str, Any]
+    ) -> tuple[_Compiled, Any, list[Any], int]:
+        compiled = self.compiled(conn.dialect)
+        if params.keys() != compiled.required:
+            _refuse(compiled, params)
+        values = compiled.fixed | params
+        if compiled.positional:
+            arguments: Any = tuple(
+                value if process is None else process(value)
+                for value, process in zip(
+                    (values[name] for name in compiled.names), compiled.processors, strict=True
+                )
+            )
+        else:
+            arguments = {
+                name: values[name] if process is None else process(values[name])
+                for name, process in zip(compiled.names, compiled.processors, strict=True)
+            }
+        if not conn.in_transaction():
+            await conn.begin()  # as `conn.execute` would: the statement joins the transaction
+        sync: Any = conn.sync_connection  # there is one: the connection began
+        if sync.dispatch.before_cursor_execute:
+            # Whoever listens for statements (a statement log, a test reading query plans)
+            # hears of this one too; there is no cursor nor SQLAlchemy context to show them.
+            sync.dispatch.before_cursor_execute(sync, None, compiled.sql, arguments, None, False)
+        driver: Any = sync.connection.driver_connection
+        try:
+            if conn.dialect.name == "sqlite":
+                cursor = driver.sqlite.execute(compiled.sql, arguments)
+                rows = cursor.fetchall()
+                return compiled, cursor.description, rows, cursor.rowcount
+            async with driver.cursor() as cursor:
+                await cursor.execute(compiled.sql, arguments)
+                rows = await cursor.fetchall() if cursor.description else []
+                return compiled, cursor.description, rows, cursor.rowcount
+        except (sqlite3.Error, conn.dialect.loaded_dbapi.Error) as err:
+            raise exc.DBAPIError.instance(
+                compiled.sql, arguments, err, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
+            ) from err
+
+
+def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:
+    compiled = statement.compile(dialect=dialect)
+    if not isinstance(compiled, SQLCompiler):
+        raise TypeError("only SQL statements can be prepared")
+    names = set(compiled.bind_names.values())
+    required = frozenset(name for name in names if compiled.binds[name].required)
+    # Expanding IN lists are rendered now, with the statement's own values: the SQL is final.
+    state = compiled.construct_expanded_state(dict.fromkeys(required))
+    expanded_from = {new: old for old, news in state.parameter_expansion.items() for new in news}
+    if required & expanded_from.keys() or required & state.parameter_expansion.keys():
+        raise ValueError("a prepared statement's IN list must be written in it, not bound")
+    order = tuple(state.positiontup or ()) if compiled.positional else tuple(state.parameters)
+    bind_processors = compiled._bind_processors  # noqa: SLF001 - SQLAlchemy's own, as it applies them
+    processors = tuple(bind_processors.get(expanded_from.get(n, n)) for n in order)
+    columns = list(getattr(statement, "exported_columns", ()))
+    dml = compiled.isinsert or compiled.isupdate or compiled.isdelete
+    returns = bool(compiled.effective_returning) if dml else bool(columns)
+    return _Compiled(
+        sql=state.statement,
+        names=order,
+        positional=compiled.positional,
+        fixed={n: v for n, v in state.parameters.items() if n not in required},
+        required=required,
+        processors=processors,  # type: ignore[arg-type]
+        # Columns without a name (an EXISTS, an expression) are _0, _1, … by position.
+        row=namedtuple("Row", [str(c.key) for c in columns], rename=True) if returns else None,
+        types=tuple(c.type for c in columns),
+    )
+
+
+def _shaped(
+    compiled: _Compiled, dialect: Dialect, description: Sequence[Any] | None, rows: list[Any]
+) -> list[Any]:
+    if compiled.row is None or not rows:
+        return []
+    processors = compiled.results
+    if processors is None:
+        # The driver's column types pick the processing (psycopg: by type OID), as in SQLAlchemy.
+        codes = [column[1] for column in description or ()]
+        processors = compiled.results = [
+            kind.dialect_impl(dialect).result_processor(dialect, code)
+            for kind, code in zip(compiled.types, codes, strict=True)
+        ]
+    make = compiled.row._make
+    if not any(processors):
+        return [make(row) for row in rows]
+    return [
+        make(
+            value if process is None else process(value)
+            for value, process in zip(row, processors, strict=True)
+        )
+        for row in rows
+    ]
+
+
+def _refuse(compiled: _Compiled, params: dict[str, Any]) -> None:
+    missing = sorted(compiled.required - params.keys())
+    unknown = sorted(params.keys() - compiled.required)
+    if missing:
+        raise TypeError(f"the statement needs {missing}")
+    raise TypeError(f"the statement takes no {unknown}")
