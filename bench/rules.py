@@ -17,7 +17,8 @@ connections, as Meta does to a busy callback. Frontdesk paces sends to 50/s per 
 (`FRONTDESK_SENDS_PER_SECOND`); the bench sets Meta's 300, since one Page could never reach the
 goal at 50. Figures: docs/performance.md.
 
-    .venv/bin/python bench/rules.py [--messages 2000] [--seconds 10] [--json FILE]
+    .venv/bin/python bench/rules.py [--messages 2000] [--seconds 10] [--webhook-batch 1]
+        [--json FILE]
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -34,6 +36,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import run
 import uvicorn
@@ -113,30 +116,53 @@ def engine(rounds: int) -> dict[str, Any]:
 # --- (b) end to end --------------------------------------------------------------------------
 
 
+GRAPH_ROOT = re.compile(r"/v\d+\.\d+/?")
+"""Where Graph batch requests go."""
+
+
 class Accepted:
-    """The emulator's ASGI app, noting when each Send API call was answered 200, by PSID."""
+    """The emulator's ASGI app, noting when each Send API call was answered 200, by PSID: a
+    call alone (`POST /{page}/messages`) or in a Graph batch (`POST /`, one result per item)."""
 
     def __init__(self, app: Any, answered: dict[str, list[float]]) -> None:
         self.app, self.answered = app, answered
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].endswith("/messages"):
+        path = scope["path"] if scope["type"] == "http" else ""
+        alone, batch = path.endswith("/messages"), GRAPH_ROOT.fullmatch(path) is not None
+        if not (alone or batch):
             await self.app(scope, receive, send)
             return
-        chunks: list[bytes] = []
+        asked: list[bytes] = []
+        answer: list[bytes] = []
+        status = 0
 
         async def reading() -> Any:
             message = await receive()
-            chunks.append(message.get("body", b""))
+            asked.append(message.get("body", b""))
             return message
 
         async def answering(message: Any) -> None:
-            if message["type"] == "http.response.start" and message["status"] == 200:
-                psid = json.loads(b"".join(chunks))["recipient"]["id"]
-                self.answered.setdefault(psid, []).append(time.perf_counter())
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                answer.append(message.get("body", b""))
+                if not message.get("more_body") and status == 200:
+                    self._note(b"".join(asked), b"".join(answer), alone)
             await send(message)
 
         await self.app(scope, reading, answering)
+
+    def _note(self, asked: bytes, answer: bytes, alone: bool) -> None:
+        now = time.perf_counter()
+        if alone:
+            self.answered.setdefault(json.loads(asked)["recipient"]["id"], []).append(now)
+            return
+        for item, result in zip(json.loads(asked)["batch"], json.loads(answer), strict=True):
+            if result and result["code"] == 200 and item["relative_url"].endswith("/messages"):
+                recipient = json.loads(parse_qs(item["body"])["recipient"][0])
+                self.answered.setdefault(recipient["id"], []).append(now)
 
 
 class Wired:
@@ -145,9 +171,10 @@ class Wired:
     and the figures are Frontdesk's. The demo Page is connected and linked to a bot of `rules`
     rules; `answered[psid]` holds when each Send API call was accepted."""
 
-    def __init__(self, rules: int, data: Path) -> None:
+    def __init__(self, rules: int, data: Path, webhook_batch: int = 1) -> None:
         self.rules = rules
         self.data = data
+        self.webhook_batch = webhook_batch
         self.answered: dict[str, list[float]] = {}
         self.clock = Clock()
 
@@ -158,7 +185,7 @@ class Wired:
         self.emulator = Emulator(
             clock=self.clock,
             base_url=f"http://127.0.0.1:{emulator_port}",
-            webhooks=WebhookSettings(connections=CONNECTIONS),
+            webhooks=WebhookSettings(connections=CONNECTIONS, batch_size=self.webhook_batch),
         )
         config = uvicorn.Config(
             Accepted(self.emulator.app, self.answered),
@@ -281,9 +308,9 @@ async def warmed(wired: Wired) -> None:
     wired.answered.clear()
 
 
-async def throughput(rules: int, messages: int) -> dict[str, Any]:
+async def throughput(rules: int, messages: int, webhook_batch: int = 1) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as data:
-        async with Wired(rules, Path(data)) as wired:
+        async with Wired(rules, Path(data), webhook_batch) as wired:
             await warmed(wired)
             # A burst from many people at once: the emulator delivers it as fast as Frontdesk
             # takes it, over CONNECTIONS connections.
@@ -304,9 +331,11 @@ async def throughput(rules: int, messages: int) -> dict[str, Any]:
             }
 
 
-async def latency(rules: int, rate: float, seconds: float) -> dict[str, Any]:
+async def latency(
+    rules: int, rate: float, seconds: float, webhook_batch: int = 1
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as data:
-        async with Wired(rules, Path(data)) as wired:
+        async with Wired(rules, Path(data), webhook_batch) as wired:
             await warmed(wired)
             total = int(rate * seconds)
             sent_at: list[tuple[str, int, float]] = []
@@ -348,7 +377,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         )
     results["throughput"] = {}
     for rules in (5, 500):
-        found = await throughput(rules, args.messages)
+        found = await throughput(rules, args.messages, args.webhook_batch)
         results["throughput"][rules] = found
         print(
             f"end to end, {rules} rules: {found['per_second']:.0f} messages/s answered "
@@ -364,7 +393,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     # one message rather than of a backlog.
     results["latency"] = {}
     for rate in (100.0, 10.0):
-        found = await latency(500, rate, args.seconds)
+        found = await latency(500, rate, args.seconds, args.webhook_batch)
         results["latency"][rate] = found
         print(
             f"latency at {rate:.0f}/s, 500 rules: p50 {found['p50_ms']:.1f} ms, p99 "
@@ -380,6 +409,13 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--messages", type=int, default=2000, help="for the throughput run")
     parser.add_argument("--seconds", type=float, default=10.0, help="of the 100/s latency run")
     parser.add_argument("--rounds", type=int, default=20000, help="engine turns per figure")
+    parser.add_argument(
+        "--webhook-batch",
+        type=int,
+        default=1,
+        help="events the emulator may put in one webhook POST when several wait (Meta batches "
+        "under load, digest §4; 1: one POST per event)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     return parser.parse_args()
 

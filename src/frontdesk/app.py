@@ -52,9 +52,10 @@ SEND_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 
 def build_sender(settings: Settings, http: httpx.AsyncClient) -> Sender:
-    """The send job's tools: the Send API over `http`, and the keys that open Page tokens."""
+    """The send job's tools: the Send API over `http` (sends that wait together go as one Graph
+    batch request), and the keys that open Page tokens."""
     return Sender(
-        SendClient(http, settings.graph_url, settings.graph_version),
+        SendClient(http, settings.graph_url, settings.graph_version, batch=True),
         Secrets(settings.secret_keys),
         limiter=PageLimiter(per_second=settings.sends_per_second),
     )

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
 from cryptography.fernet import Fernet
@@ -63,6 +64,23 @@ class LateApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert self.app is not None, "Frontdesk is not built yet"
         await self.app(scope, receive, send)
+
+
+def sent_in_batch(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The Send API calls of a Graph batch request, each as the JSON body it would have had."""
+    calls = []
+    for item in body.get("batch", ()):
+        if str(item.get("relative_url", "")).endswith("/messages"):
+            params = {k: v[0] for k, v in parse_qs(item["body"]).items() if k != "access_token"}
+            calls.append({k: _json_or_text(v) for k, v in params.items()})
+    return calls
+
+
+def _json_or_text(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
 
 
 @dataclass
@@ -217,6 +235,8 @@ async def connected(
     async def record(request: httpx.Request) -> None:
         if request.method == "POST" and request.url.path.endswith("/messages"):
             sent.append(json.loads(request.content))
+        elif request.method == "POST" and request.url.path.rstrip("/").count("/") == 1:
+            sent.extend(sent_in_batch(json.loads(request.content)))  # sends that went together
 
     settings = Settings(
         data_dir=tmp_path,

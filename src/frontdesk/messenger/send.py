@@ -8,9 +8,10 @@ from typing import Any, Literal
 
 import httpx
 
+from .batch import Batching
 from .errors import BadRequest
 from .messages import MAX_METADATA, MediaKind, check_message
-from .transport import GraphTransport, unexpected
+from .transport import Answer, GraphTransport, unexpected
 from .usage import Usage
 
 MessagingType = Literal["RESPONSE", "UPDATE", "MESSAGE_TAG", "UTILITY"]
@@ -70,8 +71,23 @@ class SendClient:
     answers is raised as the typed error of `errors.classify`.
     """
 
-    def __init__(self, http: httpx.AsyncClient, graph_url: str, version: str = "v25.0") -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        graph_url: str,
+        version: str = "v25.0",
+        *,
+        batch: bool = False,
+    ) -> None:
+        """With `batch`, messages and sender actions that wait at the same moment go to Meta
+        as one Graph batch request (`messenger.batch`)."""
         self.transport = GraphTransport(http, graph_url, version)
+        self.batching = Batching(self.transport) if batch else None
+
+    async def _post(self, path: str, token: str, body: Mapping[str, Any]) -> Answer:
+        if self.batching is not None:
+            return await self.batching.post(path, token=token, json=body)
+        return await self.transport.call("POST", path, token=token, json=body)
 
     async def send_message(
         self,
@@ -118,7 +134,7 @@ class SendClient:
         if persona_id is not None:
             body["persona_id"] = persona_id
         path = f"{page_id}/messages"
-        answer = await self.transport.call("POST", path, token=page_token, json=body)
+        answer = await self._post(path, page_token, body)
         result = answer.body
         if not isinstance(result, Mapping) or _optional(result, "message_id") is None:
             raise unexpected(path, "no message_id")
@@ -156,9 +172,7 @@ class SendClient:
                     raise BadRequest("react needs the reaction (an emoji)")
                 payload["reaction"] = reaction
             body["payload"] = payload
-        answer = await self.transport.call(
-            "POST", f"{page_id}/messages", token=page_token, json=body
-        )
+        answer = await self._post(f"{page_id}/messages", page_token, body)
         result = answer.body if isinstance(answer.body, Mapping) else {}
         return ActionResult(recipient_id=_optional(result, "recipient_id"), usage=answer.usage)
 
