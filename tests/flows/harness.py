@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -235,7 +236,7 @@ async def connected(
     async def record(request: httpx.Request) -> None:
         if request.method == "POST" and request.url.path.endswith("/messages"):
             sent.append(json.loads(request.content))
-        elif request.method == "POST" and request.url.path.rstrip("/").count("/") == 1:
+        elif request.method == "POST" and re.fullmatch(r"/v\d+\.\d+/?", request.url.path):
             sent.extend(sent_in_batch(json.loads(request.content)))  # sends that went together
 
     settings = Settings(

@@ -144,7 +144,7 @@ async def test_pages_never_share_a_batch(
 
 
 async def test_a_caller_that_stops_waiting_leaves_the_others_their_answers(
-    batched: SendClient, token: str
+    batched: SendClient, control: httpx.AsyncClient, token: str
 ) -> None:
     gone = asyncio.create_task(batched.send_message(token, JOAO_PSID, messages.text("x")))
     stays = asyncio.create_task(batched.send_message(token, ANA_PSID, messages.text("y")))
@@ -154,6 +154,7 @@ async def test_a_caller_that_stops_waiting_leaves_the_others_their_answers(
     assert (await stays).message_id
     with pytest.raises(asyncio.CancelledError):
         await gone
+    assert [m["text"] for m in await outbox(control)] == []  # João's never left
 
 
 # --- answers that are not what Graph gives --------------------------------------------------------
@@ -201,7 +202,9 @@ async def two_sends(transport: httpx.MockTransport) -> list[Any]:
         ([OK, OK, OK], 200, (TransportError, TransportError)),
         (b"<html>busy</html>", 200, (TransportError, TransportError)),
         (b"", 502, (RetryLater, RetryLater)),
-        ({"error": {"code": 100, "message": "(#100) bad batch"}}, 400, (BadRequest, BadRequest)),
+        # Refused as a batch: each message may go alone, so each is tried again later.
+        ({"error": {"code": 100, "message": "(#100) bad batch"}}, 400, (RetryLater, RetryLater)),
+        (b"<html>Request Entity Too Large</html>", 413, (RetryLater, RetryLater)),
         ([OK, None], 200, (SendResult, TransportError)),  # Graph's null: not completed
         ([OK, {"code": "200"}], 200, (SendResult, TransportError)),
         ([OK, {"code": True, "body": "{}"}], 200, (SendResult, TransportError)),

@@ -211,3 +211,12 @@ async def test_listeners_of_statements_hear_of_prepared_ones(engine: AsyncEngine
     [(sql, params)] = [(sql, params) for sql, params in heard if "owner" in sql]
     assert "conversations.id = " in sql
     assert 41 in (params.values() if isinstance(params, dict) else params)
+
+
+async def test_a_column_left_to_its_python_default_is_refused(engine: AsyncEngine) -> None:
+    from frontdesk.store.tables import jobs
+
+    partial = Prepared(insert(jobs).values(kind="x", payload={}, run_at=1.0, created_at=1.0))
+    async with engine.connect() as conn:
+        with pytest.raises(ValueError, match="name every column"):
+            await partial.run(conn)

@@ -19,6 +19,7 @@ time, so one batch never holds two messages of one conversation.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json as jsonlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,21 +28,21 @@ from urllib.parse import urlencode
 
 import httpx
 
-from .errors import GraphError, TransportError, classify
+from .errors import GraphError, RetryLater, TokenBroken, TransportError, classify
 from .transport import Answer, GraphTransport
 from .usage import parse_usage
 
 MOST = 50
 """Calls per batch request: Graph's limit."""
 IN_FLIGHT = 4
-"""Batch requests out at once; further calls wait for one of them to end."""
+"""Requests out at once per Page; its further calls wait for one of them to end."""
 
 
 @dataclass
 class _Call:
     path: str
-    token: str
-    json: Mapping[str, Any]
+    token: str = field(repr=False)
+    json: Mapping[str, Any] = field(repr=False)
     answer: asyncio.Future[Answer] = field(repr=False)
 
 
@@ -59,7 +60,8 @@ class Batching:
         self.most = most
         self.in_flight = in_flight
         self._waiting: list[_Call] = []
-        self._out: set[asyncio.Task[None]] = set()
+        self._out: dict[str, set[asyncio.Task[None]]] = {}
+        """Requests out, by Page token: one slow Page must not hold up the others."""
         self._scheduled = False
         self.requests = 0
         """HTTP requests made so far (for tests and figures)."""
@@ -76,20 +78,29 @@ class Batching:
 
     def _start(self) -> None:
         self._scheduled = False
-        while self._waiting and len(self._out) < self.in_flight:
-            # One Page per batch: a batch also needs a token of its own, and Meta's handling of
-            # one that stopped working while its items' tokens work is unconfirmed; with the
-            # same token everywhere, a dead token fails only the calls it would fail anyway.
-            token = self._waiting[0].token
-            calls = [call for call in self._waiting if call.token == token][: self.most]
-            taken = {id(call) for call in calls}
-            self._waiting = [call for call in self._waiting if id(call) not in taken]
-            task = asyncio.get_running_loop().create_task(self._send(calls))
-            self._out.add(task)
-            task.add_done_callback(self._ended)
+        # A caller that stopped waiting (cancelled) before its call left: it is not made.
+        by_token: dict[str, list[_Call]] = {}
+        for call in self._waiting:
+            if not call.answer.done():
+                by_token.setdefault(call.token, []).append(call)
+        self._waiting = []
+        # One Page per batch: a batch also needs a token of its own, and Meta's handling of one
+        # that stopped working while its items' tokens work is unconfirmed; with the same token
+        # everywhere, a dead token fails only the calls it would fail anyway.
+        for token, calls in by_token.items():
+            out = self._out.setdefault(token, set())
+            while calls and len(out) < self.in_flight:
+                batch, calls = calls[: self.most], calls[self.most :]
+                task = asyncio.get_running_loop().create_task(self._send(batch))
+                out.add(task)
+                task.add_done_callback(functools.partial(self._ended, token))
+            self._waiting += calls
 
-    def _ended(self, task: asyncio.Task[None]) -> None:
-        self._out.discard(task)
+    def _ended(self, token: str, task: asyncio.Task[None]) -> None:
+        out = self._out.get(token, set())
+        out.discard(task)
+        if not out:
+            self._out.pop(token, None)
         if self._waiting and not self._scheduled:
             self._start()
 
@@ -126,6 +137,10 @@ class Batching:
                     f"batch of {len(calls)}: the answer is not a list of {len(calls)} results"
                 )
         except Exception as err:  # every call of the batch fails with it
+            if not isinstance(err, RetryLater | TokenBroken):
+                # Refused as a batch (a proxy's 413, Graph's 400 for the request): says nothing
+                # about each message, which alone may well go through.
+                err = RetryLater(f"batch of {len(calls)} refused: {err}")
             for call in calls:
                 _settle(call, err)
             return

@@ -145,6 +145,9 @@ def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:
     compiled = statement.compile(dialect=dialect)
     if not isinstance(compiled, SQLCompiler):
         raise TypeError("only SQL statements can be prepared")
+    if compiled.insert_prefetch or compiled.update_prefetch:
+        # SQLAlchemy computes those values per call; here they would be NULL.
+        raise ValueError("a prepared statement must name every column it writes")
     names = set(compiled.bind_names.values())
     required = frozenset(name for name in names if compiled.binds[name].required)
     # Expanding IN lists are rendered now, with the statement's own values: the SQL is final.
@@ -156,8 +159,9 @@ def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:
     bind_processors = compiled._bind_processors  # noqa: SLF001 - SQLAlchemy's own, as it applies them
     processors = tuple(bind_processors.get(expanded_from.get(n, n)) for n in order)
     columns = list(getattr(statement, "exported_columns", ()))
-    dml = compiled.isinsert or compiled.isupdate or compiled.isdelete
-    returns = bool(compiled.effective_returning) if dml else bool(columns)
+    # Rows only for what the statement asks: PostgreSQL's implicit RETURNING of an INSERT's
+    # primary key is not a row to read.
+    returns = bool(columns)
     return _Compiled(
         sql=state.statement,
         names=order,
