@@ -7,12 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import JSON, and_, bindparam, event, insert, literal_column, select, update
-from sqlalchemy.exc import IntegrityError, NoResultFound
+from sqlalchemy import JSON, and_, bindparam, event, insert, literal_column, select, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from frontdesk.store import conversations as conversations_store
 from frontdesk.store.prepared import Prepared
-from frontdesk.store.tables import channels, contacts, conversations, messages
+from frontdesk.store.tables import contacts, conversations, messages
 
 pytestmark = pytest.mark.db
 NOW = 1_795_000_000.25
@@ -20,35 +21,8 @@ NOW = 1_795_000_000.25
 
 async def seed(conn: AsyncConnection) -> int:
     """A channel, a contact and a conversation; the conversation's id."""
-    channel = (
-        await conn.execute(
-            insert(channels)
-            .values(page_id="1001", name="Shop", status="active", created_at=NOW, updated_at=NOW)
-            .returning(channels.c.id)
-        )
-    ).scalar_one()
-    contact = (
-        await conn.execute(
-            insert(contacts)
-            .values(channel_id=channel, psid="7001", name="Ana", created_at=NOW)
-            .returning(contacts.c.id)
-        )
-    ).scalar_one()
-    return int(
-        (
-            await conn.execute(
-                insert(conversations)
-                .values(
-                    channel_id=channel,
-                    contact_id=contact,
-                    status="open",
-                    owner="handler",
-                    created_at=NOW,
-                )
-                .returning(conversations.c.id)
-            )
-        ).scalar_one()
-    )
+    channel = await conversations_store.add_channel(conn, "1001", "Shop", NOW)
+    return (await conversations_store.thread_for(conn, channel, "7001", NOW)).conversation_id
 
 
 ADD = Prepared(
@@ -220,3 +194,25 @@ async def test_a_column_left_to_its_python_default_is_refused(engine: AsyncEngin
     async with engine.connect() as conn:
         with pytest.raises(ValueError, match="name every column"):
             await partial.run(conn)
+
+
+async def test_a_connection_found_gone_is_invalidated_and_not_handed_out_again(
+    engine: AsyncEngine,
+) -> None:
+    owner = Prepared(
+        select(conversations.c.owner).where(conversations.c.id == bindparam("conversation_id"))
+    )
+    async with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            async with engine.connect() as other:
+                await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        else:  # SQLite: the connection's file handle closed under it, in a transaction
+            await conn.begin()
+            (await conn.get_raw_connection()).driver_connection.sqlite.close()  # type: ignore[union-attr]
+        with pytest.raises(DBAPIError) as caught:
+            await owner.first(conn, conversation_id=1)
+        assert caught.value.connection_invalidated
+        assert conn.invalidated
+    async with engine.connect() as conn:
+        assert await owner.first(conn, conversation_id=1) is None

@@ -138,8 +138,7 @@ _HISTORY = Prepared(
 _HANDOFF_READ = select(conversations.c.handoff, conversations.c.created_at).where(
     conversations.c.id == bindparam("conversation_id")
 )
-_HANDOFF = Prepared(_HANDOFF_READ)
-_HANDOFF_LOCKED = Prepared(_HANDOFF_READ.with_for_update())
+_HANDOFF = Prepared(_HANDOFF_READ, lock={})
 
 
 async def channel_for_page(conn: AsyncConnection, page_id: str) -> Channel | None:
@@ -369,8 +368,7 @@ def _stamp(moment: datetime | None) -> float | None:
 async def handoff_of(conn: AsyncConnection, conversation_id: int) -> HandoffState:
     """The conversation's handoff state, locked (PostgreSQL) until the transaction ends: timers
     and agents may change it concurrently with the conversation's own events."""
-    query = _HANDOFF_LOCKED if conn.dialect.name == "postgresql" else _HANDOFF
-    row = await query.one(conn, conversation_id=conversation_id)
+    row = await _HANDOFF.one(conn, conversation_id=conversation_id)
     data = row.handoff
     if not data:
         return HandoffState.start(datetime.fromtimestamp(row.created_at, UTC))

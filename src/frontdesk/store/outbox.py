@@ -93,12 +93,6 @@ _WORKSPACE_OF_MESSAGE = (
 )
 
 
-def _locking(query: Any, **lock: Any) -> dict[str, Prepared]:
-    """The query as each dialect runs it, by dialect name: with row locks on PostgreSQL;
-    SQLite serialises writers anyway (BEGIN IMMEDIATE)."""
-    return {"postgresql": Prepared(query.with_for_update(**lock)), "sqlite": Prepared(query)}
-
-
 # The worker's hot statements are built once and run by the driver (`prepared`): building
 # one per call, or running it through SQLAlchemy, costs several times what SQLite takes.
 _CONVERSATION = Prepared(
@@ -220,7 +214,7 @@ _QUEUED = and_(
     messages.c.direction == "outbound",
     messages.c.status == MessageStatus.QUEUED.value,
 )
-_OLDEST_QUEUED = _locking(
+_OLDEST_QUEUED = Prepared(
     select(
         messages.c.id,
         messages.c.conversation_id,
@@ -237,14 +231,14 @@ _OLDEST_QUEUED = _locking(
     .where(_QUEUED)
     .order_by(messages.c.id)
     .limit(1),
-    of=messages,
+    lock={"of": messages},
 )
 _HAS_QUEUED = Prepared(select(messages.c.id).where(_QUEUED).limit(1))
 
 
 async def oldest_queued(conn: AsyncConnection, conversation_id: int) -> Outgoing | None:
     """The conversation's next message to send, locked until the caller's transaction ends."""
-    row = await _OLDEST_QUEUED[conn.dialect.name].first(conn, conversation_id=conversation_id)
+    row = await _OLDEST_QUEUED.first(conn, conversation_id=conversation_id)
     if row is None:
         return None
     outgoing = dict(row.outgoing or {})
@@ -292,7 +286,7 @@ _MOVE_READ = select(
     messages.c.conversation_id,
     _WORKSPACE_OF_MESSAGE.label("workspace_id"),
 ).where(messages.c.id == bindparam("message_id"))
-_MOVE_READ_LOCKED = _locking(_MOVE_READ)
+_MOVE_READ_LOCKED = Prepared(_MOVE_READ, lock={})
 
 
 @functools.cache
@@ -307,7 +301,7 @@ def _move_write(columns: tuple[str, ...]) -> Prepared:
 
 async def _move(conn: AsyncConnection, message_id: int, new: MessageStatus, **values: Any) -> bool:
     """Apply a forward status move (and `values` with it); False if it would go backwards."""
-    row = await _MOVE_READ_LOCKED[conn.dialect.name].first(conn, message_id=message_id)
+    row = await _MOVE_READ_LOCKED.first(conn, message_id=message_id)
     if row is None:
         return False
     current = MessageStatus(row.status)
@@ -378,7 +372,7 @@ async def record_attempt(conn: AsyncConnection, message_id: int, now: float) -> 
 
 async def _note(conn: AsyncConnection, message_id: int, **notes: Any) -> None:
     """Set (or, given None, drop) bookkeeping keys kept in the message's `outgoing`."""
-    row = await _NOTE_READ_LOCKED[conn.dialect.name].first(conn, message_id=message_id)
+    row = await _NOTE_READ_LOCKED.first(conn, message_id=message_id)
     if row is None:
         return
     outgoing = {**(row.outgoing or {}), **notes}
@@ -389,7 +383,7 @@ async def _note(conn: AsyncConnection, message_id: int, **notes: Any) -> None:
 
 
 _NOTE_READ = select(messages.c.outgoing).where(messages.c.id == bindparam("message_id"))
-_NOTE_READ_LOCKED = _locking(_NOTE_READ)
+_NOTE_READ_LOCKED = Prepared(_NOTE_READ, lock={})
 _NOTE_WRITE = Prepared(
     update(messages)
     .where(messages.c.id == bindparam("message_id"))
@@ -403,7 +397,7 @@ async def match_echo(
     """Our own echo, named by its metadata tag: the message we sent gets its `mid` and Meta's
     time (read receipts go by that time). False when no such outgoing message of this channel
     exists, or it already carries another `mid`."""
-    row = await _ECHOED[conn.dialect.name].first(conn, message_id=message_id, channel_id=channel_id)
+    row = await _ECHOED.first(conn, message_id=message_id, channel_id=channel_id)
     if row is None or row.mid not in (None, mid):
         return False
     current = MessageStatus(row.status)
@@ -428,7 +422,7 @@ async def match_echo(
     return True
 
 
-_ECHOED = _locking(
+_ECHOED = Prepared(
     select(
         messages.c.status,
         messages.c.mid,
@@ -440,7 +434,8 @@ _ECHOED = _locking(
             messages.c.channel_id == bindparam("channel_id"),
             messages.c.direction == "outbound",
         )
-    )
+    ),
+    lock={},
 )
 
 

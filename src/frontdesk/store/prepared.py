@@ -10,8 +10,11 @@ once: the driver's SQL, the order of its parameters, the values the statement ho
 SQLAlchemy's own processing of each parameter and result column (JSON, floats on SQLite), which
 it applies as SQLAlchemy would. Each call then gives the driver the SQL and the parameters, in
 the connection's transaction, and reads the rows into a named tuple. The driver's errors come
-out as SQLAlchemy's (`IntegrityError`, ...), as from `conn.execute`, and listeners of the
-engine's `before_cursor_execute` event still hear of each statement.
+out as SQLAlchemy's (`IntegrityError`, ...), as from `conn.execute`; a connection the driver
+found gone is invalidated, so the pool does not hand it out again; listeners of the engine's
+`before_cursor_execute` event still hear of each statement (with no cursor and no context).
+What SQLAlchemy's execution alone does is not done: `echo` logs, `after_cursor_execute` and
+`handle_error` listeners.
 
 Not for statements whose IN lists are parameters of the call: the SQL would change with their
 length (a fixed list, written in the statement, is fine).
@@ -19,9 +22,8 @@ length (a fixed list, written in the statement, is fine).
 
 from __future__ import annotations
 
-import sqlite3
 from collections import namedtuple
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,12 +59,17 @@ class _Compiled:
 
 
 class Prepared:
-    """A statement run by the driver itself; see the module's docstring."""
+    """A statement run by the driver itself; see the module's docstring.
 
-    __slots__ = ("_by_dialect", "statement")
+    `lock`: a SELECT that locks the rows it reads on PostgreSQL (`FOR UPDATE`, with these
+    options of `with_for_update`); SQLite serialises writers anyway (`BEGIN IMMEDIATE`).
+    """
 
-    def __init__(self, statement: ClauseElement) -> None:
+    __slots__ = ("_by_dialect", "lock", "statement")
+
+    def __init__(self, statement: ClauseElement, *, lock: Mapping[str, Any] | None = None) -> None:
         self.statement = statement
+        self.lock = lock
         self._by_dialect: dict[tuple[str, str], _Compiled] = {}
 
     async def all(self, conn: AsyncConnection, /, **params: Any) -> list[Any]:
@@ -96,7 +103,10 @@ class Prepared:
         key = (dialect.name, dialect.paramstyle)
         found = self._by_dialect.get(key)
         if found is None:
-            found = self._by_dialect[key] = _compile(self.statement, dialect)
+            statement = self.statement
+            if self.lock is not None and dialect.name == "postgresql":
+                statement = statement.with_for_update(**self.lock)  # type: ignore[attr-defined]
+            found = self._by_dialect[key] = _compile(statement, dialect)
         return found
 
     async def _execute(
@@ -135,9 +145,18 @@ class Prepared:
                 await cursor.execute(compiled.sql, arguments)
                 rows = await cursor.fetchall() if cursor.description else []
                 return compiled, cursor.description, rows, cursor.rowcount
-        except (sqlite3.Error, conn.dialect.loaded_dbapi.Error) as err:
+        except conn.dialect.loaded_dbapi.Error as err:  # sqlite3's own errors on SQLite
+            # A connection that is gone leaves the pool, as `conn.execute` would have it.
+            gone = conn.dialect.is_disconnect(err, sync.connection.dbapi_connection, None)
+            if gone:
+                await conn.invalidate(err)
             raise exc.DBAPIError.instance(
-                compiled.sql, arguments, err, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
+                compiled.sql,
+                arguments,
+                err,
+                conn.dialect.loaded_dbapi.Error,
+                connection_invalidated=gone,
+                dialect=conn.dialect,
             ) from err
 
 

@@ -152,14 +152,12 @@ _READY = _runnable("ready", jobs.c.run_at <= _NOW, jobs.c.run_at, _IDS)
 _LAPSED_ROWS = _runnable("running", jobs.c.locked_until < _NOW, jobs.c.id, _ROWS)
 _READY_ROWS = _runnable("ready", jobs.c.run_at <= _NOW, jobs.c.run_at, _ROWS)
 _SKIP_LOCKED = {
-    query: query.with_for_update(skip_locked=True, of=jobs)
-    for query in (_LAPSED, _READY, _LAPSED_ROWS, _READY_ROWS)
+    query: query.with_for_update(skip_locked=True, of=jobs) for query in (_LAPSED, _READY)
 }
-# What every batch of the worker reads, run by the driver (`store.prepared`), by dialect.
-_PICK = {
-    "sqlite": (Prepared(_LAPSED_ROWS), Prepared(_READY_ROWS)),
-    "postgresql": (Prepared(_SKIP_LOCKED[_LAPSED_ROWS]), Prepared(_SKIP_LOCKED[_READY_ROWS])),
-}
+# What every batch of the worker reads, run by the driver (`store.prepared`).
+_SKIP_LOCKED_JOBS: dict[str, Any] = {"skip_locked": True, "of": jobs}
+_PICK_LAPSED = Prepared(_LAPSED_ROWS, lock=_SKIP_LOCKED_JOBS)
+_PICK_READY = Prepared(_READY_ROWS, lock=_SKIP_LOCKED_JOBS)
 
 
 async def claim(
@@ -228,8 +226,7 @@ async def pick(conn: AsyncConnection, now: float, *, limit: int, lapsed: bool = 
     """
     found: list[Job] = []
     keys: set[str] = set()
-    lapsed_rows, ready_rows = _PICK[conn.dialect.name]
-    for query in (lapsed_rows, ready_rows) if lapsed else (ready_rows,):
+    for query in (_PICK_LAPSED, _PICK_READY) if lapsed else (_PICK_READY,):
         for r in await query.all(conn, now=now, limit=limit - len(found)):
             if r.key is not None:
                 # Unique already (a later job of a key waits for the earlier one): a guard.
@@ -256,45 +253,37 @@ def _ids(held: list[Job]) -> dict[str, int]:
     return {f"id_{n}": job.id for n, job in enumerate(held)}
 
 
-@functools.lru_cache(maxsize=BATCH_SIZES)
-def _finish(count: int) -> Prepared:
-    return Prepared(
-        update(jobs)
-        .where(_of_ids(count))
-        .values(
-            state="done",
-            attempts=jobs.c.attempts + 1,
-            locked_by=bindparam("worker"),
-            locked_until=None,
-            finished_at=bindparam("now", type_=Double),
-        )
-    )
+_AT = bindparam("at", type_=Double)
+_PICKED_RUN: dict[str, dict[str, Any]] = {
+    # Done `at` that time.
+    "done": {"state": "done", "locked_until": None, "finished_at": _AT},
+    # Going on outside the transaction, leased until `at`.
+    "running": {"state": "running", "locked_until": _AT},
+}
 
 
 @functools.lru_cache(maxsize=BATCH_SIZES)
-def _hold(count: int) -> Prepared:
+def _settle_picked(count: int, state: str) -> Prepared:
+    """`count` jobs from `pick`, their run counted, now in `state` (`_PICKED_RUN`)."""
     return Prepared(
         update(jobs)
         .where(_of_ids(count))
-        .values(
-            state="running",
-            attempts=jobs.c.attempts + 1,
-            locked_by=bindparam("worker"),
-            locked_until=bindparam("until", type_=Double),
-        )
+        .values(attempts=jobs.c.attempts + 1, locked_by=bindparam("worker"), **_PICKED_RUN[state])
     )
 
 
 async def finish_many(conn: AsyncConnection, picked: list[Job], worker: str, now: float) -> None:
     """Mark jobs from `pick` done, in the transaction that ran them."""
     if picked:
-        await _finish(len(picked)).run(conn, worker=worker, now=now, **_ids(picked))
+        await _settle_picked(len(picked), "done").run(conn, worker=worker, at=now, **_ids(picked))
 
 
 async def hold_many(conn: AsyncConnection, picked: list[Job], worker: str, until: float) -> None:
     """Jobs from `pick` that go on outside the transaction: running, leased to `worker`."""
     if picked:
-        await _hold(len(picked)).run(conn, worker=worker, until=until, **_ids(picked))
+        await _settle_picked(len(picked), "running").run(
+            conn, worker=worker, at=until, **_ids(picked)
+        )
 
 
 async def claim_ids(
