@@ -33,7 +33,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any, TextIO
@@ -133,8 +133,13 @@ def environment(env: Mapping[str, str], addresses: Addresses) -> dict[str, str]:
 # --- connecting the demo Page, the way a business does ---------------------------------------
 
 
-async def log_in(http: httpx.AsyncClient, settings: Settings, redirect_uri: str) -> str:
-    """Submit the Login dialog as the Page admin, granting the demo Page; returns the code.
+async def log_in(
+    http: httpx.AsyncClient,
+    settings: Settings,
+    redirect_uri: str,
+    page_ids: Sequence[str],
+) -> str:
+    """Submit the Login dialog as the Page admin, granting `page_ids`; returns the code.
 
     A browser would show the dialog and the admin would press Continue; against our own
     emulator we post the form it would have posted (docs/emulator.md, "Driving the Login
@@ -152,7 +157,7 @@ async def log_in(http: httpx.AsyncClient, settings: Settings, redirect_uri: str)
     address, _, query = dialog.partition("?")
     form: dict[str, Any] = {k: v[0] for k, v in parse_qs(query).items()}
     form.update(
-        person_id=DEMO_ADMIN_ID, action="allow", page=[DEMO_PAGE_ID], permission=list(SCOPE)
+        person_id=DEMO_ADMIN_ID, action="allow", page=list(page_ids), permission=list(SCOPE)
     )
     answer = await http.post(address, data=form, follow_redirects=False)
     if answer.status_code != 302:
@@ -169,15 +174,28 @@ async def connect_page(
     http: httpx.AsyncClient, settings: Settings, engine: AsyncEngine, now: float
 ) -> PageAccount:
     """Connect the demo Page end to end and store its channel; safe to repeat."""
+    return (await connect_pages(http, settings, engine, now, (DEMO_PAGE_ID,)))[0]
+
+
+async def connect_pages(
+    http: httpx.AsyncClient,
+    settings: Settings,
+    engine: AsyncEngine,
+    now: float,
+    page_ids: Sequence[str],
+) -> list[PageAccount]:
+    """Connect the admin's Pages `page_ids` end to end, granted in one Login, and store a
+    channel for each; safe to repeat. A Page without a bot gets the shop assistant."""
     graph = GraphClient(http, settings.graph_url, settings.graph_version)
     app_id, app_secret = settings.meta_app_id, settings.meta_app_secret
     redirect_uri = f"{settings.public_url}/connect/done"
-    code = await log_in(http, settings, redirect_uri)
+    code = await log_in(http, settings, redirect_uri, page_ids)
     short = await graph.exchange_code(app_id, app_secret, redirect_uri, code)
     long = await graph.exchange_long_lived(app_id, app_secret, short.access_token)
-    page = next((p for p in await graph.accounts(long.access_token) if p.id == DEMO_PAGE_ID), None)
-    if page is None:
-        raise DemoError(f"Page {DEMO_PAGE_ID} is not among the admin's Pages (me/accounts)")
+    granted = {p.id: p for p in await graph.accounts(long.access_token)}
+    missing = [page_id for page_id in page_ids if page_id not in granted]
+    if missing:
+        raise DemoError(f"Pages not among the admin's Pages (me/accounts): {', '.join(missing)}")
     # The emulator calls Frontdesk's webhook with the verification handshake before answering.
     await graph.subscribe_app(
         app_id,
@@ -186,28 +204,30 @@ async def connect_page(
         settings.meta_verify_token,
         WEBHOOK_FIELDS,
     )
-    await graph.subscribe_page(page.id, page.access_token, WEBHOOK_FIELDS)
     keys = Secrets(settings.secret_keys)
-    async with engine.begin() as conn:
-        channel = await store.channel_for_page(conn, page.id)
-        if channel is None:
-            sealed = keys.encrypt(page.access_token)
-            channel_id = await store.add_channel(
-                conn, page.id, page.name or page.id, now, page_token=sealed
-            )
-        else:
-            # A restart: the same channel and conversations, with the new Page token; what
-            # waited to be sent goes out now.
-            channel_id = channel.id
-            await sending.reconnect(conn, keys, channel.id, page.access_token, now)
-        # The connection doctor examines the Page now and every hour (a no-op when it does).
-        await checkup.watch(conn, channel_id, now)
-        await install_shop_assistant(conn, channel_id, now)
-    log.info(
-        "page connected",
-        extra={"page_id": page.id, "page_name": page.name, "fields": list(WEBHOOK_FIELDS)},
-    )
-    return page
+    pages = [granted[page_id] for page_id in page_ids]
+    for page in pages:
+        await graph.subscribe_page(page.id, page.access_token, WEBHOOK_FIELDS)
+        async with engine.begin() as conn:
+            channel = await store.channel_for_page(conn, page.id)
+            if channel is None:
+                sealed = keys.encrypt(page.access_token)
+                channel_id = await store.add_channel(
+                    conn, page.id, page.name or page.id, now, page_token=sealed
+                )
+            else:
+                # A restart: the same channel and conversations, with the new Page token; what
+                # waited to be sent goes out now.
+                channel_id = channel.id
+                await sending.reconnect(conn, keys, channel.id, page.access_token, now)
+            # The connection doctor examines the Page now and every hour (a no-op when it does).
+            await checkup.watch(conn, channel_id, now)
+            await install_shop_assistant(conn, channel_id, now)
+        log.info(
+            "page connected",
+            extra={"page_id": page.id, "page_name": page.name, "fields": list(WEBHOOK_FIELDS)},
+        )
+    return pages
 
 
 def shop_assistant() -> str:

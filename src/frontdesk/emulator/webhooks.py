@@ -279,6 +279,11 @@ class WebhookSender:
         """Wait until every queued event was delivered or given up on."""
         await self._idle.wait()
 
+    @property
+    def idle(self) -> bool:
+        """Every queued event was delivered or given up on."""
+        return self._idle.is_set()
+
     async def aclose(self) -> None:
         for lane in self._lanes.values():
             lane.cancel()

@@ -55,6 +55,7 @@ class Stage:
     engine: AsyncEngine
     clock: Clock
     loop: asyncio.AbstractEventLoop
+    settings: Settings
     page_id: str = DEMO_PAGE_ID
 
     def run(self, work: Coroutine[Any, Any, T]) -> T:
@@ -153,7 +154,7 @@ def staged(data: Path) -> Iterator[Stage]:
             assert time.monotonic() < deadline, "the servers did not start in 20 s"
             time.sleep(0.05)  # polling with a deadline
         assert engine is not None
-        stage = Stage(frontdesk_url, emulator_url, engine, clock, loop)
+        stage = Stage(frontdesk_url, emulator_url, engine, clock, loop, settings)
 
         async def connect() -> None:
             async with httpx.AsyncClient(timeout=10) as http:
