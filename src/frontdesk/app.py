@@ -19,7 +19,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from .handlers import default_handlers
-from .messenger import GraphClient, SendClient
+from .messenger import GraphClient, SendClient, app_token
 from .settings import DEFAULT_GRAPH_URL, Settings
 from .store import changes
 from .store.changes import Hub
@@ -53,9 +53,12 @@ SEND_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 def build_sender(settings: Settings, http: httpx.AsyncClient) -> Sender:
     """The send job's tools: the Send API over `http` (sends that wait together go as one Graph
-    batch request), and the keys that open Page tokens."""
+    batch request, the Pages connected through the operator's app sharing batches under its
+    token), and the keys that open Page tokens."""
+    app_id, app_secret = settings.meta_app_id, settings.meta_app_secret
+    shared = app_token(app_id, app_secret) if app_id and app_secret else None
     return Sender(
-        SendClient(http, settings.graph_url, settings.graph_version, batch=True),
+        SendClient(http, settings.graph_url, settings.graph_version, batch=True, app_token=shared),
         Secrets(settings.secret_keys),
         limiter=PageLimiter(per_second=settings.sends_per_second),
     )

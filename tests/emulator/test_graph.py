@@ -895,6 +895,40 @@ async def test_malformed_batches_are_error_100(
     graph_error(response, 100)
 
 
+@pytest.mark.parametrize(
+    "own",
+    [None, "EAAgarbage", f"{APP_ID}|not-the-secret"],
+    ids=["missing", "unknown", "wrong-app-secret"],
+)
+async def test_a_batch_needs_a_working_token_of_its_own(
+    graph: httpx.AsyncClient, token: str, own: str | None
+) -> None:
+    item = {"method": "GET", "relative_url": "me", "body": f"access_token={token}"}
+    form = {"batch": json.dumps([item])} | ({"access_token": own} if own else {})
+
+    response = await graph.post("/v25.0/", data=form)
+
+    assert graph_error(response, 190 if own else 104)
+
+
+async def test_a_batch_under_the_apps_token_makes_each_item_with_its_own(
+    graph: httpx.AsyncClient, token: str
+) -> None:
+    batch = [
+        {"method": "GET", "relative_url": "me", "body": f"access_token={token}"},
+        {"method": "GET", "relative_url": "me"},  # none of its own: the app's
+    ]
+
+    response = await graph.post(
+        "/v25.0/", data={"access_token": APP_TOKEN, "batch": json.dumps(batch)}
+    )
+
+    assert response.status_code == 200, response.text
+    first, second = (json.loads(item["body"]) for item in response.json())
+    assert first == {"id": PAGE, "name": "Lisbon Tees"}
+    assert second["error"]["code"] == 190  # `me` is nobody under an app token
+
+
 # --- versions and unknown paths -----------------------------------------------------------------
 
 

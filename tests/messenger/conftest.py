@@ -238,7 +238,11 @@ async def act(control: httpx.AsyncClient, action: str, /, **body: Any) -> Any:
     return await ok(control.post(f"/_emulator/act/{action}", json=body))
 
 
-async def outbox(control: httpx.AsyncClient, person: str = JOAO) -> list[dict[str, Any]]:
+async def outbox(
+    control: httpx.AsyncClient, person: str = JOAO, page_id: str = PAGE
+) -> list[dict[str, Any]]:
     """What the Page sent the person, as the emulator recorded it."""
-    sent = await ok(control.get("/_emulator/sent", params={"page_id": PAGE, "person_id": person}))
+    sent = await ok(
+        control.get("/_emulator/sent", params={"page_id": page_id, "person_id": person})
+    )
     return list(sent["data"])

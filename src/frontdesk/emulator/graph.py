@@ -720,6 +720,9 @@ class Graph:
                 f"Too many requests in batch message. Maximum batch size is {MAX_BATCH}",
                 subcode=None,
             )
+        # Graph wants a token for the request itself, even when every item names its own: the
+        # items that name none are made with it. A refused one refuses the whole request.
+        identity.check_token(self.meta.world, token, self.meta.clock.now())
         results: list[dict[str, Any] | None] = []
         for item in items:
             if not isinstance(item, dict) or not isinstance(item.get("relative_url"), str):

@@ -12,6 +12,15 @@ Page's leave many at a time. Each call gets the answer or the typed error it wou
 alone; should the batch request itself fail, every call in it fails the same way (with
 `may_have_arrived` as for the request).
 
+Given the app's access token, the sends of all its Pages share batches: each item carries its
+own Page's token and the request itself the app's (Meta's batch reference: a batch request needs
+a token of its own, which serves the items that name none; an item's own token wins). Many
+Pages each answering a few customers then still make few requests, and a shared request counts
+against the requests in flight of each Page in it. Should Graph refuse a request under the app's
+token (the token, the app's own rate limit), nothing is said of the Pages: their calls go again
+in batches of one Page each, under that Page's token, as without the app's token, and so do
+later ones (until a restart).
+
 Ordering is not the batch's business: the send job sends one message per conversation at a
 time, so one batch never holds two messages of one conversation.
 """
@@ -21,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json as jsonlib
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,10 +42,13 @@ from .errors import GraphError, RetryLater, TokenBroken, TransportError, classif
 from .transport import Answer, GraphTransport
 from .usage import parse_usage
 
+log = logging.getLogger("frontdesk.messenger.batch")
+
 MOST = 50
 """Calls per batch request: Graph's limit."""
 IN_FLIGHT = 4
-"""Requests out at once per Page; its further calls wait for one of them to end."""
+"""Requests out at once per Page (shared requests: this many per Page waiting); further calls
+wait for one of them to end."""
 
 
 @dataclass
@@ -44,13 +57,28 @@ class _Call:
     token: str = field(repr=False)
     json: Mapping[str, Any] = field(repr=False)
     answer: asyncio.Future[Answer] = field(repr=False)
+    same_app: bool = False
+    """The Page token was issued to the app whose token the batching holds."""
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Calls that go in the same requests: under one Page's token, or shared under the app's."""
+
+    token: str = field(repr=False)
+    shared: bool
 
 
 class Batching:
     """POST calls of a `GraphTransport`, batched when several wait; see the module."""
 
     def __init__(
-        self, transport: GraphTransport, *, most: int = MOST, in_flight: int = IN_FLIGHT
+        self,
+        transport: GraphTransport,
+        *,
+        most: int = MOST,
+        in_flight: int = IN_FLIGHT,
+        app_token: str | None = None,
     ) -> None:
         if not 1 <= most <= MOST:
             raise ValueError(f"a Graph batch holds 1 to {MOST} calls, not {most}")
@@ -59,61 +87,92 @@ class Batching:
         self.transport = transport
         self.most = most
         self.in_flight = in_flight
+        self._app_token = app_token
+        """The requests' own token while the Pages share batches; None: one Page per batch."""
         self._waiting: list[_Call] = []
-        self._out: dict[str, set[asyncio.Task[None]]] = {}
-        """Requests out, by Page token: one slow Page must not hold up the others."""
+        self._out: dict[_Group, set[asyncio.Task[None]]] = {}
+        """Requests out by group: a slow Page must not hold up the others."""
         self._scheduled = False
         self.requests = 0
         """HTTP requests made so far (for tests and figures)."""
 
-    async def post(self, path: str, *, token: str, json: Mapping[str, Any]) -> Answer:
-        """As `GraphTransport.call("POST", path, token=token, json=json)`."""
+    @property
+    def shares(self) -> bool:
+        """Whether the Pages of the app share batches (until Graph refuses its token)."""
+        return self._app_token is not None
+
+    async def post(
+        self, path: str, *, token: str, json: Mapping[str, Any], same_app: bool = False
+    ) -> Answer:
+        """As `GraphTransport.call("POST", path, token=token, json=json)`. With `same_app`,
+        the Page token was issued to the app whose token this batching holds, so the call may
+        share a batch with other Pages' (a Page of another app's never does: whether Graph
+        takes an item under one app's token in a request under another's is unconfirmed)."""
         loop = asyncio.get_running_loop()
-        call = _Call(path, token, json, loop.create_future())
+        call = _Call(path, token, json, loop.create_future(), same_app)
         self._waiting.append(call)
+        self._schedule()
+        return await call.answer
+
+    def _schedule(self) -> None:
         if not self._scheduled:
             self._scheduled = True
-            loop.call_soon(self._start)  # calls made in this turn of the loop go together
-        return await call.answer
+            # Calls made in this turn of the loop go together.
+            asyncio.get_running_loop().call_soon(self._start)
 
     def _start(self) -> None:
         self._scheduled = False
-        # A caller that stopped waiting (cancelled) before its call left: it is not made.
-        by_token: dict[str, list[_Call]] = {}
+        # Calls go in groups by the token of their requests: their Page's, or the app's for
+        # those that share (chosen here, once). Without the app's token, one Page per batch: a
+        # batch needs a token of its own, and Meta's handling of one that stopped working while
+        # its items' tokens work is unconfirmed; with the same token everywhere, a dead token
+        # fails only the calls it would fail anyway.
+        groups: dict[_Group, list[_Call]] = {}
         for call in self._waiting:
-            if not call.answer.done():
-                by_token.setdefault(call.token, []).append(call)
+            if call.answer.done():
+                continue  # its caller stopped waiting (cancelled) before it left: not made
+            app_token = self._app_token
+            if app_token is not None and call.same_app:
+                group = _Group(app_token, shared=True)
+            else:
+                group = _Group(call.token, shared=False)
+            groups.setdefault(group, []).append(call)
         self._waiting = []
-        # One Page per batch: a batch also needs a token of its own, and Meta's handling of one
-        # that stopped working while its items' tokens work is unconfirmed; with the same token
-        # everywhere, a dead token fails only the calls it would fail anyway.
-        for token, calls in by_token.items():
-            out = self._out.setdefault(token, set())
-            while calls and len(out) < self.in_flight:
+        for group, calls in groups.items():
+            out = self._out.setdefault(group, set())
+            # A shared request counts for each Page waiting, as each Page's own would.
+            most_out = self.in_flight * (len({c.token for c in calls}) if group.shared else 1)
+            while calls and len(out) < most_out:
                 batch, calls = calls[: self.most], calls[self.most :]
-                task = asyncio.get_running_loop().create_task(self._send(batch))
+                task = asyncio.get_running_loop().create_task(self._send(batch, group))
                 out.add(task)
-                task.add_done_callback(functools.partial(self._ended, token))
+                task.add_done_callback(functools.partial(self._ended, group))
             self._waiting += calls
 
-    def _ended(self, token: str, task: asyncio.Task[None]) -> None:
-        out = self._out.get(token, set())
+    def _ended(self, group: _Group, task: asyncio.Task[None]) -> None:
+        out = self._out.get(group, set())
         out.discard(task)
         if not out:
-            self._out.pop(token, None)
+            self._out.pop(group, None)
         if self._waiting and not self._scheduled:
             self._start()
 
-    async def _send(self, calls: list[_Call]) -> None:
+    async def _send(self, calls: list[_Call], group: _Group) -> None:
         self.requests += 1
+        requeued = False
         try:
-            await self._answer(calls)
+            requeued = await self._answer(calls, group)
+        except Exception:
+            log.exception("a batch of %d calls failed unexpectedly", len(calls))
         finally:
-            for call in calls:  # only if this task was cancelled (the process is stopping)
-                _settle(call, TransportError(f"POST {call.path}: stopped while sending"))
+            if not requeued:
+                # Only a call left unanswered: the process is stopping, or the above.
+                for call in calls:
+                    _settle(call, TransportError(f"POST {call.path}: stopped while sending"))
 
-    async def _answer(self, calls: list[_Call]) -> None:
-        if len(calls) == 1:
+    async def _answer(self, calls: list[_Call], group: _Group) -> bool:
+        """Make the calls and settle each; True when they were put back to go again instead."""
+        if len(calls) == 1:  # alone, under its Page's token, whatever its group
             [call] = calls
             try:
                 answer = await self.transport.call(
@@ -123,13 +182,10 @@ class Batching:
                 _settle(call, err)
             else:
                 _settle(call, answer)
-            return
+            return False
         try:
             answer = await self.transport.call(
-                "POST",
-                "",
-                token=calls[0].token,
-                json={"batch": [_item(call) for call in calls]},
+                "POST", "", token=group.token, json={"batch": [_item(call) for call in calls]}
             )
             results = answer.body
             if not isinstance(results, list) or len(results) != len(calls):
@@ -137,15 +193,56 @@ class Batching:
                     f"batch of {len(calls)}: the answer is not a list of {len(calls)} results"
                 )
         except Exception as err:  # every call of the batch fails with it
+            if group.shared and _refused_by_graph(err):
+                # Graph refused the request under the app's token (the token, the app's own
+                # rate limit, a permission): nothing is said of the Pages. Their calls go
+                # again, each Page's in batches of its own under its own token, from now on.
+                self._stop_sharing(err)
+                self._requeue(calls)
+                return True
             if not isinstance(err, RetryLater | TokenBroken):
                 # Refused as a batch (a proxy's 413, Graph's 400 for the request): says nothing
                 # about each message, which alone may well go through.
                 err = RetryLater(f"batch of {len(calls)} refused: {err}")
             for call in calls:
                 _settle(call, err)
-            return
+            return False
         for call, result in zip(calls, results, strict=True):
             _settle(call, _answer_of(call.path, result))
+        return False
+
+    def _stop_sharing(self, err: Exception) -> None:
+        if self._app_token is None:
+            return  # another shared request was refused first
+        log.warning(
+            "Graph refused a batch request under the app's token (%s); sends go in batches of "
+            "one Page each from now on",
+            err,
+        )
+        self._app_token = None
+
+    def _requeue(self, calls: list[_Call]) -> None:
+        """Calls that did not go: they wait for the next requests."""
+        self._waiting += calls
+        self._schedule()
+
+
+SERVICE_CODES = frozenset({1, 2})
+"""Graph's own trouble ("an unknown error", "service temporarily unavailable"), not a refusal."""
+
+
+def _refused_by_graph(err: Exception) -> bool:
+    """Graph refusing the request itself (its token, the app's rate limit, a permission): not a
+    failure on the way (no answer, a proxy's page) nor Graph's own trouble (a 5xx, codes 1 and
+    2, an error marked transient), after which the app's token is as good as before."""
+    return (
+        isinstance(err, GraphError)
+        and not isinstance(err, TransportError)
+        and err.code is not None
+        and err.code not in SERVICE_CODES
+        and err.is_transient is not True
+        and (err.http_status or 0) < 500
+    )
 
 
 def _item(call: _Call) -> dict[str, str]:

@@ -78,15 +78,19 @@ class SendClient:
         version: str = "v25.0",
         *,
         batch: bool = False,
+        app_token: str | None = None,
     ) -> None:
         """With `batch`, messages and sender actions that wait at the same moment go to Meta
-        as one Graph batch request (`messenger.batch`)."""
+        as one Graph batch request (`messenger.batch`); given the app's token too, the sends
+        of all Pages share those requests."""
+        if app_token is not None and not batch:
+            raise ValueError("the app's token serves shared batches: it needs batch=True")
         self.transport = GraphTransport(http, graph_url, version)
-        self.batching = Batching(self.transport) if batch else None
+        self.batching = Batching(self.transport, app_token=app_token) if batch else None
 
-    async def _post(self, path: str, token: str, body: Mapping[str, Any]) -> Answer:
+    async def _post(self, path: str, token: str, body: Mapping[str, Any], same_app: bool) -> Answer:
         if self.batching is not None:
-            return await self.batching.post(path, token=token, json=body)
+            return await self.batching.post(path, token=token, json=body, same_app=same_app)
         return await self.transport.call("POST", path, token=token, json=body)
 
     async def send_message(
@@ -102,11 +106,14 @@ class SendClient:
         reply_to: str | None = None,
         persona_id: str | None = None,
         page_id: str = "me",
+        same_app: bool = False,
     ) -> SendResult:
         """Send `message` (see `messages`) with `messaging_type` always stated.
 
         `metadata` (< 1000 characters) comes back in the echo, to recognise our own sends;
-        `reply_to` quotes a message id; `tag` needs `messaging_type="MESSAGE_TAG"`.
+        `reply_to` quotes a message id; `tag` needs `messaging_type="MESSAGE_TAG"`. With
+        `same_app`, the Page token was issued to the app whose token this client holds: the
+        call may share a batch with other Pages' calls.
         """
         content = dict(message)
         if metadata is not None:
@@ -134,7 +141,7 @@ class SendClient:
         if persona_id is not None:
             body["persona_id"] = persona_id
         path = f"{page_id}/messages"
-        answer = await self._post(path, page_token, body)
+        answer = await self._post(path, page_token, body, same_app)
         result = answer.body
         if not isinstance(result, Mapping) or _optional(result, "message_id") is None:
             raise unexpected(path, "no message_id")
@@ -172,7 +179,7 @@ class SendClient:
                     raise BadRequest("react needs the reaction (an emoji)")
                 payload["reaction"] = reaction
             body["payload"] = payload
-        answer = await self._post(f"{page_id}/messages", page_token, body)
+        answer = await self._post(f"{page_id}/messages", page_token, body, same_app=False)
         result = answer.body if isinstance(answer.body, Mapping) else {}
         return ActionResult(recipient_id=_optional(result, "recipient_id"), usage=answer.usage)
 

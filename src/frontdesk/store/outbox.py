@@ -14,7 +14,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from frontdesk.core.models import Author, FailureCode, MessageStatus, advance
@@ -23,7 +23,7 @@ from . import changes
 from .conversations import preview
 from .prepared import Prepared
 from .secrets import Secrets
-from .tables import channels, contacts, conversations, messages
+from .tables import channel_hooks, channels, contacts, conversations, messages
 
 ACTIVE = "active"
 """A channel that sends."""
@@ -59,6 +59,9 @@ class SendingChannel:
     status: str
     has_human_agent: bool
     page_token: bytes | None
+    own_app: bool
+    """Its Page was connected through a Meta app other than the operator's (a manual setup, or
+    its workspace's own app; `hooks.app_id_of`): its token is that app's."""
 
     @property
     def paused(self) -> bool:
@@ -299,6 +302,18 @@ def _move_write(columns: tuple[str, ...]) -> Prepared:
     )
 
 
+async def _write(
+    conn: AsyncConnection, message_id: int, status: MessageStatus, values: dict[str, Any]
+) -> None:
+    """Set the message's status and `values`, by the UPDATE prepared for those columns."""
+    await _move_write(tuple(sorted(values))).run(
+        conn,
+        message_id=message_id,
+        new_status=status.value,
+        **{f"new_{c}": value for c, value in values.items()},
+    )
+
+
 async def _move(conn: AsyncConnection, message_id: int, new: MessageStatus, **values: Any) -> bool:
     """Apply a forward status move (and `values` with it); False if it would go backwards."""
     row = await _MOVE_READ_LOCKED.first(conn, message_id=message_id)
@@ -307,12 +322,7 @@ async def _move(conn: AsyncConnection, message_id: int, new: MessageStatus, **va
     current = MessageStatus(row.status)
     if advance(current, new) is current:
         return False
-    await _move_write(tuple(sorted(values))).run(
-        conn,
-        message_id=message_id,
-        new_status=new.value,
-        **{f"new_{c}": value for c, value in values.items()},
-    )
+    await _write(conn, message_id, new, values)
     if row.workspace_id is not None:  # a channel of no workspace: nobody to tell
         await changes.note(
             conn,
@@ -370,6 +380,15 @@ async def record_attempt(conn: AsyncConnection, message_id: int, now: float) -> 
     await _note(conn, message_id, attempt_started=now)
 
 
+_NOTE_READ = select(messages.c.outgoing).where(messages.c.id == bindparam("message_id"))
+_NOTE_READ_LOCKED = Prepared(_NOTE_READ, lock={})
+_NOTE_WRITE = Prepared(
+    update(messages)
+    .where(messages.c.id == bindparam("message_id"))
+    .values(outgoing=bindparam("new_outgoing"))
+)
+
+
 async def _note(conn: AsyncConnection, message_id: int, **notes: Any) -> None:
     """Set (or, given None, drop) bookkeeping keys kept in the message's `outgoing`."""
     row = await _NOTE_READ_LOCKED.first(conn, message_id=message_id)
@@ -382,12 +401,20 @@ async def _note(conn: AsyncConnection, message_id: int, **notes: Any) -> None:
     await _NOTE_WRITE.run(conn, message_id=message_id, new_outgoing=outgoing)
 
 
-_NOTE_READ = select(messages.c.outgoing).where(messages.c.id == bindparam("message_id"))
-_NOTE_READ_LOCKED = Prepared(_NOTE_READ, lock={})
-_NOTE_WRITE = Prepared(
-    update(messages)
-    .where(messages.c.id == bindparam("message_id"))
-    .values(outgoing=bindparam("new_outgoing"))
+_ECHOED = Prepared(
+    select(
+        messages.c.status,
+        messages.c.mid,
+        messages.c.sent_at,
+        messages.c.conversation_id,
+    ).where(
+        and_(
+            messages.c.id == bindparam("message_id"),
+            messages.c.channel_id == bindparam("channel_id"),
+            messages.c.direction == "outbound",
+        )
+    ),
+    lock={},
 )
 
 
@@ -410,40 +437,11 @@ async def match_echo(
     if current is MessageStatus.FAILED and status is MessageStatus.SENT:
         # Given up as unknown, but it did go out.
         values.update(failure_reason=None, failure_code=None)
-    await _move_write(tuple(sorted(values))).run(
-        conn,
-        message_id=message_id,
-        new_status=status.value,
-        **{f"new_{c}": value for c, value in values.items()},
-    )
+    await _write(conn, message_id, status, values)
     await changes.note(
         conn, channel_id, int(row.conversation_id), changes.MESSAGE, message_id=message_id
     )
     return True
-
-
-_ECHOED = Prepared(
-    select(
-        messages.c.status,
-        messages.c.mid,
-        messages.c.sent_at,
-        messages.c.conversation_id,
-    ).where(
-        and_(
-            messages.c.id == bindparam("message_id"),
-            messages.c.channel_id == bindparam("channel_id"),
-            messages.c.direction == "outbound",
-        )
-    ),
-    lock={},
-)
-
-
-async def note_echo_time(
-    conn: AsyncConnection, channel_id: int, mid: str, timestamp_ms: int
-) -> None:
-    """The echo of a message already filed under its `mid`: keep Meta's time for read receipts."""
-    await _ECHO_TIME.run(conn, echo_channel_id=channel_id, echo_mid=mid, timestamp_ms=timestamp_ms)
 
 
 _ECHO_TIME = Prepared(
@@ -459,6 +457,13 @@ _ECHO_TIME = Prepared(
 )
 
 
+async def note_echo_time(
+    conn: AsyncConnection, channel_id: int, mid: str, timestamp_ms: int
+) -> None:
+    """The echo of a message already filed under its `mid`: keep Meta's time for read receipts."""
+    await _ECHO_TIME.run(conn, echo_channel_id=channel_id, echo_mid=mid, timestamp_ms=timestamp_ms)
+
+
 # --- channels and contacts -------------------------------------------------------------------
 
 
@@ -469,6 +474,9 @@ _SENDING_CHANNEL = Prepared(
         channels.c.status,
         channels.c.has_human_agent,
         channels.c.page_token,
+        exists()
+        .where(channel_hooks.c.channel_id == channels.c.id, channel_hooks.c.app_id.is_not(None))
+        .label("own_app"),
     ).where(channels.c.id == bindparam("channel_id"))
 )
 
@@ -483,6 +491,7 @@ async def sending_channel(conn: AsyncConnection, channel_id: int) -> SendingChan
         status=str(row.status),
         has_human_agent=bool(row.has_human_agent),
         page_token=row.page_token,
+        own_app=bool(row.own_app),
     )
 
 

@@ -385,6 +385,7 @@ class _Call:
                 messaging_type=self.decision.messaging_type,
                 tag=self.decision.tag,
                 metadata=metadata_for(self.item.id),
+                same_app=not self.channel.own_app,
             )
         except GraphError as err:
             return err
