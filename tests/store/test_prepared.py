@@ -216,3 +216,73 @@ async def test_a_connection_found_gone_is_invalidated_and_not_handed_out_again(
         assert conn.invalidated
     async with engine.connect() as conn:
         assert await owner.first(conn, conversation_id=1) is None
+
+
+HOSTILE = [
+    "O'Brien",
+    "100% sure",
+    "back\\slash",
+    "two''quotes",
+    "naïve ✓",
+    "; DROP TABLE messages; --",
+]
+
+
+@pytest.mark.parametrize("constant", HOSTILE)
+async def test_constants_are_written_into_the_sql_and_still_match_exactly(
+    engine: AsyncEngine, constant: str
+) -> None:
+    # Written, not bound: a plan may depend on them (a partial index's condition) and SQLite
+    # re-prepares a statement at each call whose plan depends on a bound value.
+    by_text = Prepared(
+        select(messages.c.mid).where(
+            and_(
+                messages.c.conversation_id == bindparam("conversation_id"),
+                messages.c.text == constant,
+                messages.c.status.in_(["queued", constant]),
+            )
+        )
+    )
+    compiled = by_text.compiled(engine.dialect)
+    assert compiled.fixed == {}
+    assert compiled.required == {"conversation_id"}
+    async with engine.begin() as conn:
+        conversation = await seed(conn)
+        for mid, text_ in (("m1", constant), ("m2", constant + "x"), ("m3", "O")):
+            await ADD.one(
+                conn, conversation_id=conversation, mid=mid, text=text_, outgoing=None, now=1
+            )
+        found = await by_text.all(conn, conversation_id=conversation)
+    assert [row.mid for row in found] == ["m1"]
+
+
+async def test_the_callers_values_booleans_and_nulls_stay_bound(engine: AsyncEngine) -> None:
+    from frontdesk.store.tables import channels
+
+    statement = Prepared(
+        update(contacts)
+        .where(contacts.c.psid == bindparam("psid"))
+        .values(name=None, unreachable_reason="gone", profile_checked_at=bindparam("at"))
+    )
+    compiled = statement.compiled(engine.dialect)
+    assert compiled.required == {"psid", "at"}
+    assert compiled.fixed == {"name": None}
+    assert "'gone'" in compiled.sql
+    flagged = Prepared(
+        select(channels.c.id).where(channels.c.has_human_agent == bindparam("flag", True))
+    )
+    assert flagged.compiled(engine.dialect).fixed == {"flag": True}
+    async with engine.begin() as conn:
+        await seed(conn)
+        assert await statement.run(conn, psid="7001", at=NOW) == 1
+        assert await flagged.all(conn) == []
+        row = (await conn.execute(select(contacts.c.name, contacts.c.unreachable_reason))).one()
+    assert tuple(row) == (None, "gone")
+
+
+def test_the_channel_look_up_names_the_partial_indexs_condition() -> None:
+    from sqlalchemy.dialects import sqlite
+
+    sql = conversations_store._CHANNEL_FOR_PAGE.compiled(sqlite.dialect()).sql  # noqa: SLF001
+    # The condition of `uq_channels_live_page_id`, as the index has it.
+    assert "channels.status != 'removed'" in sql

@@ -27,10 +27,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import exc
+from sqlalchemy import Insert, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import visitors
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.expression import ClauseElement
 
 Processor = Callable[[Any], Any] | None
@@ -160,8 +162,37 @@ class Prepared:
             ) from err
 
 
+_WRITTEN = (str, int, float)
+"""Kinds of constant written into the SQL (`_written`); a bool or NULL stays a parameter."""
+
+
+def _is_written(value: Any) -> bool:
+    if isinstance(value, list | tuple):
+        return bool(value) and all(_is_written(item) for item in value)
+    return type(value) in _WRITTEN
+
+
+def _written(statement: ClauseElement) -> ClauseElement:
+    """The statement with its constants (`status != 'removed'`, `state IN ('ready',
+    'running')`, an OFFSET 0) written into the SQL rather than bound.
+
+    SQLite re-prepares a statement at each call when a bound value could change its plan,
+    such as whether a partial index (`WHERE status <> 'removed'`) applies: the channel look-up
+    cost 15 µs instead of 4 (docs/performance.md). PostgreSQL's generic plans cannot use a
+    partial index for a parameter either. The caller's parameters are never written in, nor
+    an INSERT's values (no plan to choose)."""
+    if isinstance(statement, Insert):
+        return statement
+
+    def write(bind: BindParameter[Any]) -> None:
+        if not bind.required and bind.callable is None and _is_written(bind.value):
+            bind.literal_execute = True
+
+    return visitors.cloned_traverse(statement, {}, {"bindparam": write})
+
+
 def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:
-    compiled = statement.compile(dialect=dialect)
+    compiled = _written(statement).compile(dialect=dialect)
     if not isinstance(compiled, SQLCompiler):
         raise TypeError("only SQL statements can be prepared")
     if compiled.insert_prefetch or compiled.update_prefetch:
