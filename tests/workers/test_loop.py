@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from frontdesk.store.tables import jobs, worker_heartbeats
 from frontdesk.workers import queue
-from frontdesk.workers.loop import PermanentFailure, Worker
+from frontdesk.workers.loop import Outside, PermanentFailure, Worker
 from frontdesk.workers.queue import Job
 
 pytestmark = pytest.mark.db
@@ -180,3 +180,57 @@ async def test_the_worker_gives_way_to_the_intake_but_is_never_starved(
     await run_until_processed(worker, 2, within=10)
     assert len(asked) > 5  # it did wait, asking again and again, before each batch
     assert await effects(engine) == {"effect-1", "effect-2"}
+
+
+async def test_calls_outside_overlap_up_to_the_workers_limit(engine: AsyncEngine) -> None:
+    """Calls to Meta wait outside any transaction, many at once (a Graph batch answers fifty
+    together), but no more than `calls`: the rest of the queue waits for one to end."""
+    started: list[int] = []
+    release = asyncio.Event()
+
+    async def calling(conn: AsyncConnection, job: Job, now: float) -> Outside[None]:
+        async def call() -> None:
+            started.append(job.payload["n"])
+            await release.wait()
+
+        async def noted(conn: AsyncConnection, _: None, now: float) -> None:
+            await record(conn, job, now)
+
+        return Outside(call, noted)
+
+    async with engine.begin() as conn:
+        for n in range(60):
+            await queue.enqueue(conn, "call", {"n": n}, key=f"p:{n}", now=NOW)
+    worker = Worker(
+        engine,
+        {"call": calling},
+        concurrency=1,
+        idle_sleep=0.01,
+        batch=8,
+        batch_seconds=60,
+        calls=40,
+    )
+    task = asyncio.create_task(worker.run())
+    try:
+        async with asyncio.timeout(10):
+            while len(started) < 40:  # noqa: ASYNC110 - polling a list under a deadline
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)  # time enough for all sixty, were the limit not kept
+        # The lane looks at the limit before each batch: its last batch may pass it, by less
+        # than a batch.
+        assert 40 <= len(started) < 48
+        release.set()
+        async with asyncio.timeout(10):
+            while worker.processed < 60:  # noqa: ASYNC110 - polling a counter under a deadline
+                await asyncio.sleep(0.01)
+    finally:
+        release.set()
+        worker.stop()
+        await task
+    assert sorted(started) == list(range(60))
+    assert await effects(engine) == {f"effect-{n}" for n in range(60)}
+
+
+def test_a_worker_keeps_hundreds_of_calls_in_flight_by_default(engine: AsyncEngine) -> None:
+    # Sixteen kept a busy worker waiting on answers with its queue full (docs/performance.md).
+    assert Worker(engine, {}).calls >= 200

@@ -64,8 +64,12 @@ DEFER_MOST = 0.05
 DEFER_STEP = 0.001
 RETRY_PAUSE = 1.0
 """Seconds a lane waits after its transaction failed for a reason no job explains."""
-CALLS_PER_LANE = 16
-"""Calls to Meta (`Outside` work) in flight per lane before the lane waits for one to end."""
+CALLS_IN_FLIGHT = 256
+"""Calls to Meta (`Outside` work) a worker has in flight before its lanes wait for one to
+end: a bound on what waits in memory, not a pace (sends are paced per Page before the call).
+Sends travel 50 to a Graph batch request and answer together, so a few requests carry
+hundreds of calls: at 16, the worker sat idle waiting for answers with the queue full
+(docs/performance.md)."""
 
 
 @dataclass
@@ -104,7 +108,8 @@ class Worker:
 
     `concurrency` is the number of lanes, each running its batches one after another: on
     PostgreSQL lanes overlap their round trips to the database; on SQLite, one writer, there
-    is one lane.
+    is one lane. `calls`: calls outside (`Outside`) in flight, all lanes together, before the
+    lanes wait for one to end (each lane's batch under way may pass it by less than `batch`).
     """
 
     def __init__(
@@ -121,6 +126,7 @@ class Worker:
         batch: int = BATCH_JOBS,
         batch_seconds: float | None = None,
         defer_to: Callable[[], bool] | None = None,
+        calls: int = CALLS_IN_FLIGHT,
     ) -> None:
         self.engine = engine
         self.handlers = dict(handlers)
@@ -136,6 +142,7 @@ class Worker:
         default = BATCH_SECONDS.get(engine.dialect.name, BATCH_SECONDS["postgresql"])
         self.batch_seconds = default if batch_seconds is None else batch_seconds
         self.defer_to = defer_to
+        self.calls = calls
         self._pick = min(4, batch)
         """Jobs the next batch picks: what batches got through lately, and some room to grow
         (a picked job is read, and on PostgreSQL locked away from other workers, whether the
@@ -200,7 +207,7 @@ class Worker:
 
     async def _lane(self) -> None:
         while not self._stopping.is_set():
-            while len(self._calls) >= CALLS_PER_LANE * self.lanes:
+            while len(self._calls) >= self.calls:
                 await asyncio.wait(self._calls, return_when=asyncio.FIRST_COMPLETED)
             self._wake.clear()
             await self._give_way()
