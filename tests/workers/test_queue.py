@@ -157,3 +157,30 @@ async def test_has_unfinished_sees_ready_and_running_jobs_of_its_key_only(
     await finish(engine, job)
     async with engine.begin() as conn:
         assert not await queue.has_unfinished(conn, "doctor:1")
+
+
+@pytest.mark.parametrize("count", [1, 3, 64, 100, 300])
+async def test_a_batch_of_any_size_is_settled_by_a_few_statements(
+    engine: AsyncEngine, count: int
+) -> None:
+    await add(engine, *(f"p:{n}" for n in range(count)))
+    async with engine.begin() as conn:
+        picked = await queue.pick(conn, NOW, limit=count)
+        assert len(picked) == count
+        half = count // 2
+        await queue.finish_many(conn, picked[:half], "w1", NOW)
+        await queue.hold_many(conn, picked[half:], "w1", NOW + 30)
+    async with engine.begin() as conn:
+        await queue.complete_many(conn, picked[half:], "w1", NOW + 1)
+        rows = (await conn.execute(select(jobs.c.state, jobs.c.attempts))).all()
+    assert [tuple(row) for row in rows] == [("done", 1)] * count
+    # One statement per size, and the sizes are powers of two: however large the batches
+    # grow, a handful of statements to compile once and for SQLite to keep prepared.
+    sizes = {size for size, _ in queue._sized(picked)}  # noqa: SLF001
+    assert sizes <= {1, 2, 4, 8, 16, 32, 64}
+    for size, ids in queue._sized(picked):  # noqa: SLF001
+        assert len(ids) == size
+        assert set(ids.values()) <= {job.id for job in picked}
+    assert {v for _, ids in queue._sized(picked) for v in ids.values()} == {  # noqa: SLF001
+        job.id for job in picked
+    }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -239,18 +240,26 @@ async def pick(conn: AsyncConnection, now: float, *, limit: int, lapsed: bool = 
     return found
 
 
-BATCH_SIZES = 128
-"""Batch sizes whose statements are kept (the worker's batches hold up to 64 jobs)."""
+IDS_MOST = 64
+"""Ids one settling statement names at most; more go in several."""
 
 
 def _of_ids(count: int) -> ColumnElement[bool]:
     """`id IN (:id_0, …, :id_<count-1>)`: a prepared statement's SQL cannot grow with a list
-    (`store.prepared`), so the batch statements below are built once per batch size."""
+    (`store.prepared`), so the statements below are built once per size (`_sized`)."""
     return jobs.c.id.in_([bindparam(f"id_{n}", type_=Integer) for n in range(count)])
 
 
-def _ids(held: list[Job]) -> dict[str, int]:
-    return {f"id_{n}": job.id for n, job in enumerate(held)}
+def _sized(held: list[Job]) -> Iterator[tuple[int, dict[str, int]]]:
+    """The ids of `held`, IDS_MOST at a time, each list padded with its last id up to a power
+    of two: seven statements for every size of batch, rather than one per size, which
+    compiling (~1 ms) and SQLite's cache of statements (128) could not keep up with once
+    a batch recorded hundreds of answers. A repeated id changes nothing."""
+    for start in range(0, len(held), IDS_MOST):
+        ids = [job.id for job in held[start : start + IDS_MOST]]
+        size = 1 << (len(ids) - 1).bit_length()
+        ids += [ids[-1]] * (size - len(ids))
+        yield size, {f"id_{n}": job_id for n, job_id in enumerate(ids)}
 
 
 _AT = bindparam("at", type_=Double)
@@ -262,7 +271,7 @@ _PICKED_RUN: dict[str, dict[str, Any]] = {
 }
 
 
-@functools.lru_cache(maxsize=BATCH_SIZES)
+@functools.cache
 def _settle_picked(count: int, state: str) -> Prepared:
     """`count` jobs from `pick`, their run counted, now in `state` (`_PICKED_RUN`)."""
     return Prepared(
@@ -274,16 +283,14 @@ def _settle_picked(count: int, state: str) -> Prepared:
 
 async def finish_many(conn: AsyncConnection, picked: list[Job], worker: str, now: float) -> None:
     """Mark jobs from `pick` done, in the transaction that ran them."""
-    if picked:
-        await _settle_picked(len(picked), "done").run(conn, worker=worker, at=now, **_ids(picked))
+    for size, ids in _sized(picked):
+        await _settle_picked(size, "done").run(conn, worker=worker, at=now, **ids)
 
 
 async def hold_many(conn: AsyncConnection, picked: list[Job], worker: str, until: float) -> None:
     """Jobs from `pick` that go on outside the transaction: running, leased to `worker`."""
-    if picked:
-        await _settle_picked(len(picked), "running").run(
-            conn, worker=worker, at=until, **_ids(picked)
-        )
+    for size, ids in _sized(picked):
+        await _settle_picked(size, "running").run(conn, worker=worker, at=until, **ids)
 
 
 async def claim_ids(
@@ -310,7 +317,7 @@ _COMPLETE = (
 )
 
 
-@functools.lru_cache(maxsize=BATCH_SIZES)
+@functools.cache
 def _complete_many(count: int) -> Prepared:
     return Prepared(
         update(jobs)
@@ -328,8 +335,8 @@ def _complete_many(count: int) -> Prepared:
 async def complete_many(conn: AsyncConnection, held: list[Job], worker: str, now: float) -> None:
     """Mark done the jobs `worker` holds among `held` (one whose lease was lost stays with the
     worker that took it over)."""
-    if held:
-        await _complete_many(len(held)).run(conn, worker=worker, now=now, **_ids(held))
+    for size, ids in _sized(held):
+        await _complete_many(size).run(conn, worker=worker, now=now, **ids)
 
 
 async def complete(conn: AsyncConnection, job: Job, worker: str, now: float) -> bool:
