@@ -71,11 +71,6 @@ _THREAD = Prepared(
         and_(contacts.c.channel_id == bindparam("channel_id"), contacts.c.psid == bindparam("psid"))
     )
 )
-_HAS_MESSAGE = Prepared(
-    select(messages.c.id).where(
-        and_(messages.c.channel_id == bindparam("channel_id"), messages.c.mid == bindparam("mid"))
-    )
-)
 # Who to tell of the message comes back with the update: no query of its own (`changes`).
 _WORKSPACE_OF_CONVERSATION = (
     select(channels.c.workspace_id)
@@ -216,10 +211,6 @@ async def thread_for(conn: AsyncConnection, channel_id: int, psid: str, now: flo
     return Thread(channel_id, contact_id, conversation_id, "handler")
 
 
-async def has_message(conn: AsyncConnection, channel_id: int, mid: str) -> bool:
-    return await _HAS_MESSAGE.first(conn, channel_id=channel_id, mid=mid) is not None
-
-
 def preview(text: str | None, attachments: Any = None, outgoing: Any = None) -> str:
     """A message as one line of the inbox's list: its text, else what it carries."""
     if text and text.strip():
@@ -234,8 +225,8 @@ def preview(text: str | None, attachments: Any = None, outgoing: Any = None) -> 
 
 
 async def add_message(conn: AsyncConnection, thread: Thread, now: float, **values: Any) -> int:
-    """Store one message; `mid` is unique per channel, so check `has_message` first (or use
-    `add_new_message`)."""
+    """Store one message; `mid` is unique per channel, so make sure no message has it first (or
+    use `add_new_message`)."""
     result = await conn.execute(
         insert(messages).values(**_row(thread, now, values)).returning(messages.c.id)
     )
@@ -248,7 +239,7 @@ async def add_new_message(
     conn: AsyncConnection, thread: Thread, now: float, *, mid: str, **values: Any
 ) -> int | None:
     """Store one message unless the channel has one with this `mid` already (a redelivery):
-    its id, or None. One statement where `has_message` + `add_message` take two, and two
+    its id, or None. One statement where a look-up + `add_message` take two, and two
     workers filing the same `mid` at once cannot both succeed nor fail."""
     row = dict.fromkeys(_NEW_MESSAGE_COLUMNS)
     row.update(_row(thread, now, values), mid=mid)

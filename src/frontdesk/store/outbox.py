@@ -14,7 +14,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, insert, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from frontdesk.core.models import Author, FailureCode, MessageStatus, advance
@@ -450,18 +450,23 @@ _ECHO_TIME = Prepared(
         and_(
             messages.c.channel_id == bindparam("echo_channel_id"),
             messages.c.mid == bindparam("echo_mid"),
-            messages.c.meta_timestamp.is_(None),
         )
     )
-    .values(meta_timestamp=bindparam("timestamp_ms"))
+    .values(meta_timestamp=func.coalesce(messages.c.meta_timestamp, bindparam("timestamp_ms")))
 )
 
 
 async def note_echo_time(
     conn: AsyncConnection, channel_id: int, mid: str, timestamp_ms: int
-) -> None:
-    """The echo of a message already filed under its `mid`: keep Meta's time for read receipts."""
-    await _ECHO_TIME.run(conn, echo_channel_id=channel_id, echo_mid=mid, timestamp_ms=timestamp_ms)
+) -> bool:
+    """The echo of a message filed under its `mid`: keep Meta's time for read receipts (the
+    first echo's). False when no message has that `mid` (yet): one statement answers both."""
+    return (
+        await _ECHO_TIME.run(
+            conn, echo_channel_id=channel_id, echo_mid=mid, timestamp_ms=timestamp_ms
+        )
+        == 1
+    )
 
 
 # --- channels and contacts -------------------------------------------------------------------

@@ -92,6 +92,12 @@ def event_job(
         channel = await store.channel_for_page(conn, str(job.payload["page_id"]))
         if channel is None or event.psid is None:
             return  # the Page was removed meanwhile, or the event names no person: nothing to file
+        if isinstance(event, EchoEvent) and await outbox.note_echo_time(
+            conn, channel.id, event.mid, event.timestamp
+        ):
+            # Our own send, filed under its mid by the send job, or a redelivered echo: only
+            # Meta's time to keep (read receipts go by it). Most echoes end here.
+            return
         thread = await store.thread_for(conn, channel.id, event.psid, now)
         if isinstance(event, MessageEvent | PostbackEvent):
             message_id = await _inbound(conn, thread, event, now)
@@ -192,12 +198,8 @@ async def _converse(
 async def _echo(
     conn: AsyncConnection, thread: store.Thread, event: EchoEvent, our_app_id: str, now: float
 ) -> int | None:
-    """File an echo; the id of the message it stored, None when it was one already stored."""
-    if await store.has_message(conn, thread.channel_id, event.mid):
-        # Our own send, filed under its mid by the send job, or a redelivered echo. Meta's
-        # time is what read receipts go by.
-        await outbox.note_echo_time(conn, thread.channel_id, event.mid, event.timestamp)
-        return None
+    """File an echo whose mid no message has (`note_echo_time` came first); the id of the
+    message it stored, None when it was our send."""
     # Ours: sent by the operator's app, or by the channel's own app (a manual setup, or a
     # workspace's own app); only then is its `metadata` our tag.
     ours = event.app_id is not None and (
