@@ -71,3 +71,10 @@ async def test_memory_round_trip(engine: AsyncEngine) -> None:
         await memory.save_state(conn, thread.conversation_id, {}, 4.0)
         cleared = await memory.load(conn, thread.conversation_id, thread.contact_id)
         assert cleared.state is None
+        # Fields, tags and state come in one statement: names never mix them up.
+        await memory.set_fields(conn, thread.contact_id, {"state": '{"at": "x"}'}, 5.0)
+        await memory.change_tags(conn, thread.contact_id, frozenset({"field"}), frozenset(), 5.0)
+        mixed = await memory.load(conn, thread.conversation_id, thread.contact_id)
+        assert mixed.state is None
+        assert dict(mixed.fields) == {"email": "c@d.pt", "state": '{"at": "x"}'}
+        assert mixed.tags == {"vip", "field"}

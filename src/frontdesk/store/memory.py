@@ -3,10 +3,23 @@ the contact's fields and tags. Callers own the transaction."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    Text,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    insert,
+    literal_column,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from frontdesk.core.handlers import Memory
@@ -14,31 +27,37 @@ from frontdesk.core.handlers import Memory
 from .prepared import Prepared
 from .tables import contact_fields, contact_tags, conversations, handler_states
 
-# Read before every turn of a bot: built once, run by the driver.
-_STATE = Prepared(
-    select(handler_states.c.state).where(
-        handler_states.c.conversation_id == bindparam("conversation_id")
+# Read before every turn of a bot, in one statement: built once, run by the driver. The state
+# comes as its JSON text (a UNION's column has one type) and is read here.
+_MEMORY = Prepared(
+    union_all(
+        select(
+            literal_column("'state'").label("part"),
+            null().label("name"),
+            cast(handler_states.c.state, Text).label("value"),
+        ).where(handler_states.c.conversation_id == bindparam("conversation_id")),
+        select(literal_column("'field'"), contact_fields.c.name, contact_fields.c.value).where(
+            contact_fields.c.contact_id == bindparam("contact_id")
+        ),
+        select(literal_column("'tag'"), contact_tags.c.tag, null()).where(
+            contact_tags.c.contact_id == bindparam("contact_id")
+        ),
     )
-)
-_FIELDS = Prepared(
-    select(contact_fields.c.name, contact_fields.c.value).where(
-        contact_fields.c.contact_id == bindparam("contact_id")
-    )
-)
-_TAGS = Prepared(
-    select(contact_tags.c.tag).where(contact_tags.c.contact_id == bindparam("contact_id"))
 )
 
 
 async def load(conn: AsyncConnection, conversation_id: int, contact_id: int) -> Memory:
-    state = await _STATE.scalar(conn, conversation_id=conversation_id)
-    fields = await _FIELDS.all(conn, contact_id=contact_id)
-    tags = await _TAGS.all(conn, contact_id=contact_id)
-    return Memory(
-        state=dict(state) if state else None,
-        fields={str(row.name): str(row.value) for row in fields},
-        tags=frozenset(str(row.tag) for row in tags),
-    )
+    state: Any = None
+    fields: dict[str, str] = {}
+    tags: set[str] = set()
+    for row in await _MEMORY.all(conn, conversation_id=conversation_id, contact_id=contact_id):
+        if row.part == "state":
+            state = json.loads(row.value)
+        elif row.part == "field":
+            fields[str(row.name)] = str(row.value)
+        else:
+            tags.add(str(row.name))
+    return Memory(state=dict(state) if state else None, fields=fields, tags=frozenset(tags))
 
 
 async def save_state(

@@ -60,7 +60,7 @@ TYPING = "typing"
 HISTORY = 20
 """Earlier messages a handler gets with each turn."""
 REMEMBERING = frozenset({LinkKind.RULES})
-"""Links whose turns get the conversation's memory (loading it costs three queries)."""
+"""Links whose turns get the conversation's memory (loading it costs a query)."""
 _COMPILED: OrderedDict[str, Bot] = OrderedDict()
 _COMPILED_MOST = 256
 _LATEST = 2**62
