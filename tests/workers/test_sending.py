@@ -584,3 +584,22 @@ async def test_a_reply_on_a_removed_channel_fails_without_asking_for_a_reconnect
             await conn.execute(select(channels.c.status).where(channels.c.id == desk.channel_id))
         ).scalar_one()
     assert status == "removed"
+
+
+@pytest.mark.parametrize(
+    ("key", "channel"),
+    [
+        ("send:12:34", 12),
+        (None, None),
+        ("send:", None),
+        ("send:x1:34", None),
+        ("send:١٢:34", None),  # digits, but not ours
+        ("p:12:34", None),
+        ("send:-1:34", None),
+    ],
+)
+def test_a_send_jobs_key_names_its_channel(key: str | None, channel: int | None) -> None:
+    # What the send job needs no query for; anything else is looked up, as before.
+    assert sending._channel_of(key) == channel  # noqa: SLF001
+    if channel is not None:
+        assert sending._channel_of(sending.send_key(channel, 34)) == channel  # noqa: SLF001

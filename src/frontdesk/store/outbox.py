@@ -212,7 +212,7 @@ async def add(
     return message_id
 
 
-_QUEUED = and_(
+QUEUED = and_(
     messages.c.conversation_id == bindparam("conversation_id"),
     messages.c.direction == "outbound",
     messages.c.status == MessageStatus.QUEUED.value,
@@ -231,12 +231,11 @@ _OLDEST_QUEUED = Prepared(
     )
     .join(conversations, conversations.c.id == messages.c.conversation_id)
     .join(contacts, contacts.c.id == conversations.c.contact_id)
-    .where(_QUEUED)
+    .where(QUEUED)
     .order_by(messages.c.id)
     .limit(1),
     lock={"of": messages},
 )
-_HAS_QUEUED = Prepared(select(messages.c.id).where(_QUEUED).limit(1))
 
 
 async def oldest_queued(conn: AsyncConnection, conversation_id: int) -> Outgoing | None:
@@ -258,10 +257,6 @@ async def oldest_queued(conn: AsyncConnection, conversation_id: int) -> Outgoing
         last_user_at=row.last_user_at,
         attempt_started=outgoing.get("attempt_started"),
     )
-
-
-async def has_queued(conn: AsyncConnection, conversation_id: int) -> bool:
-    return await _HAS_QUEUED.first(conn, conversation_id=conversation_id) is not None
 
 
 async def conversations_with_queued(conn: AsyncConnection, channel_id: int) -> list[int]:

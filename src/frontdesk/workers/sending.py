@@ -90,6 +90,13 @@ def send_key(channel_id: int, conversation_id: int) -> str:
     return f"send:{channel_id}:{conversation_id}"
 
 
+def _channel_of(key: str | None) -> int | None:
+    """The channel a send job's key names (`send_key`): no need to look it up."""
+    kind, _, rest = (key or "").partition(":")
+    channel, _, _ = rest.partition(":")
+    return int(channel) if kind == "send" and channel.isascii() and channel.isdigit() else None
+
+
 def _channel_keys(channel_id: int) -> str:
     return f"send:{channel_id}:%"
 
@@ -303,16 +310,19 @@ class _Step(enum.Enum):
 def send_job(sender: Sender) -> JobHandler:
     async def send(conn: AsyncConnection, job: Job, now: float) -> Outside[Any] | None:
         conversation_id = int(job.payload["conversation_id"])
-        where = await outbox.conversation(conn, conversation_id)
-        if where is None:
-            return None  # the conversation was deleted: nothing left to send
-        channel = await outbox.sending_channel(conn, where.channel_id)
+        channel_id = _channel_of(job.key)
+        if channel_id is None:
+            where = await outbox.conversation(conn, conversation_id)
+            if where is None:
+                return None  # the conversation was deleted: nothing left to send
+            channel_id = where.channel_id
+        channel = await outbox.sending_channel(conn, channel_id)
         if channel is None or channel.paused:
             return None  # messages stay queued; `reconnect` restarts them
         key = send_key(channel.id, conversation_id)
         item = await outbox.oldest_queued(conn, conversation_id)
         if item is None:
-            return None
+            return None  # all sent, or the conversation was deleted: nothing left to send
         if item.mid is not None:
             # An earlier attempt got through (its record or its echo says so): never twice.
             await outbox.record_sent(conn, item.id, item.mid, now)
@@ -339,10 +349,8 @@ async def _after(
     conn: AsyncConnection, step: _Step, conversation_id: int, key: str, now: float
 ) -> None:
     """The next message needs a job of its own unless one already waits."""
-    if (
-        step is _Step.DONE
-        and await outbox.has_queued(conn, conversation_id)
-        and not await _job_waiting(conn, key)
+    if step is _Step.DONE and await _NEXT_NEEDED.scalar(
+        conn, conversation_id=conversation_id, key=key
     ):
         await queue.enqueue(conn, SEND, {"conversation_id": conversation_id}, key=key, now=now)
 
@@ -550,14 +558,16 @@ async def _retry_at(
     )
 
 
-_JOB_WAITING = Prepared(
-    select(exists().where(and_(jobs.c.kind == SEND, jobs.c.key == bindparam("key"), not_taken())))
+_NEXT_NEEDED = Prepared(
+    select(
+        and_(
+            exists().where(outbox.QUEUED),
+            ~exists().where(and_(jobs.c.kind == SEND, jobs.c.key == bindparam("key"), not_taken())),
+        )
+    )
 )
-"""Built once and run by the driver: asked after every send."""
-
-
-async def _job_waiting(conn: AsyncConnection, key: str) -> bool:
-    return bool(await _JOB_WAITING.scalar(conn, key=key))
+"""Whether the conversation has a message queued and no send job waiting for it: asked after
+every send, one statement."""
 
 
 # --- what people read ------------------------------------------------------------------------
