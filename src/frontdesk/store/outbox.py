@@ -11,7 +11,8 @@ crash), the row says what remains. Callers own the transaction.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, func, insert, select, update
@@ -88,6 +89,8 @@ class Outgoing:
     """When a send of this message was begun whose outcome is not recorded: set just before
     Meta is called, cleared when the answer is. Found set by a later job, the outcome is
     unknown (the worker died, or the answer was lost) and only the echo can tell."""
+    outgoing: Mapping[str, Any] = field(default_factory=dict)
+    """The stored `outgoing` as read (the message and its bookkeeping), locked with it."""
 
 
 # Who hears of a message's new status (`changes`), read with the message itself.
@@ -256,6 +259,7 @@ async def oldest_queued(conn: AsyncConnection, conversation_id: int) -> Outgoing
         tries=int(outgoing.get("tries") or 0),
         last_user_at=row.last_user_at,
         attempt_started=outgoing.get("attempt_started"),
+        outgoing=outgoing,
     )
 
 
@@ -370,9 +374,12 @@ async def record_try(conn: AsyncConnection, message_id: int, tries: int) -> None
     await _note(conn, message_id, tries=tries, attempt_started=None)
 
 
-async def record_attempt(conn: AsyncConnection, message_id: int, now: float) -> None:
-    """A send is about to begin: committed before Meta is called (`Outgoing.attempt_started`)."""
-    await _note(conn, message_id, attempt_started=now)
+async def record_attempt(conn: AsyncConnection, item: Outgoing, now: float) -> None:
+    """A send of `item` (read by `oldest_queued` in this transaction, its row locked) is about
+    to begin: committed before Meta is called (`Outgoing.attempt_started`)."""
+    await _NOTE_WRITE.run(
+        conn, message_id=item.id, new_outgoing={**item.outgoing, "attempt_started": now}
+    )
 
 
 _NOTE_READ = select(messages.c.outgoing).where(messages.c.id == bindparam("message_id"))

@@ -336,7 +336,7 @@ def send_job(sender: Sender) -> JobHandler:
         else:
             ready = await _prepare(conn, sender, channel, item, key, now)
             if isinstance(ready, _Call):
-                await outbox.record_attempt(conn, item.id, now)
+                await outbox.record_attempt(conn, item, now)
                 return Outside(ready.send, ready.record)
             step = ready
         await _after(conn, step, conversation_id, key, now)
