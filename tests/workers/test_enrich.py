@@ -357,7 +357,10 @@ async def test_a_stale_profile_is_asked_again_and_a_burst_asks_once(world: World
     await desk.act("message", text="three")
     await desk.settle()
     assert await job_states(desk, "profile") == ["done"]
-    await desk.advance(PROFILE_REFRESH + 60)
+    await desk.advance(PROFILE_REFRESH - 60)
+    await desk.say("still here")  # the profile is fresh: nothing asked
+    assert await job_states(desk, "profile") == ["done"]
+    await desk.advance(120)
     await desk.say("back again")
     assert await job_states(desk, "profile") == ["done", "done"]
     assert (await desk.contact())["profile_checked_at"] == NOW + PROFILE_REFRESH + 60

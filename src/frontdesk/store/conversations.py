@@ -45,6 +45,10 @@ class Thread:
     contact_id: int
     conversation_id: int
     owner: str
+    contact: Contact | None = None
+    """The contact as `thread_for` read it (None: not read)."""
+    profile_checked_at: float | None = None
+    """When the contact's profile was last asked for, as `thread_for` read it."""
 
 
 # The statements of the worker's hot path are built once and run by the driver (`prepared`):
@@ -65,7 +69,14 @@ _CHANNEL_FOR_PAGE = Prepared(
     .where(channels.c.page_id == bindparam("page_id"), channels.c.status != REMOVED)
 )
 _THREAD = Prepared(
-    select(contacts.c.id, conversations.c.id.label("conversation_id"), conversations.c.owner)
+    select(
+        contacts.c.id,
+        conversations.c.id.label("conversation_id"),
+        conversations.c.owner,
+        contacts.c.name,
+        contacts.c.locale,
+        contacts.c.profile_checked_at,
+    )
     .select_from(contacts.outerjoin(conversations, conversations.c.contact_id == contacts.c.id))
     .where(
         and_(contacts.c.channel_id == bindparam("channel_id"), contacts.c.psid == bindparam("psid"))
@@ -180,7 +191,14 @@ async def thread_for(conn: AsyncConnection, channel_id: int, psid: str, now: flo
     """The contact and conversation for (channel, PSID), created on first sight."""
     found = await _THREAD.first(conn, channel_id=channel_id, psid=psid)
     if found is not None and found.conversation_id is not None:
-        return Thread(channel_id, int(found.id), int(found.conversation_id), str(found.owner))
+        return Thread(
+            channel_id,
+            int(found.id),
+            int(found.conversation_id),
+            str(found.owner),
+            Contact(psid=psid, name=found.name, locale=found.locale),
+            found.profile_checked_at,
+        )
     if found is not None:
         contact_id = int(found.id)  # a contact without a conversation (one was deleted)
     else:

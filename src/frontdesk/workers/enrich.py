@@ -42,6 +42,7 @@ from frontdesk.messenger import (
     TokenBroken,
 )
 from frontdesk.store import attachments, media, profiles
+from frontdesk.store.conversations import Thread
 from frontdesk.store.outbox import PAUSED
 from frontdesk.store.secrets import SecretError, Secrets
 
@@ -84,9 +85,17 @@ def media_key(message_id: int) -> str:
 # --- enqueueing, in the event job's transaction ----------------------------------------------
 
 
-async def queue_profile(conn: AsyncConnection, contact_id: int, now: float) -> bool:
-    """Enqueue a look at the contact's profile if it is due and none is waiting already."""
-    if not await profiles.due(conn, contact_id, now - PROFILE_REFRESH):
+async def queue_profile(
+    conn: AsyncConnection, contact_id: int, now: float, *, thread: Thread | None = None
+) -> bool:
+    """Enqueue a look at the contact's profile if it is due and none is waiting already.
+    `thread`: the contact's, as `thread_for` read it in this transaction; it tells when the
+    profile was last asked for, without a query."""
+    if thread is not None and thread.contact is not None:
+        last = thread.profile_checked_at
+        if last is not None and last >= now - PROFILE_REFRESH:
+            return False
+    elif not await profiles.due(conn, contact_id, now - PROFILE_REFRESH):
         return False
     key = profile_key(contact_id)
     if await queue.has_unfinished(conn, key):

@@ -127,7 +127,7 @@ async def take_turn(
     turn = Turn(
         channel_id=str(channel.id),
         conversation_id=str(thread.conversation_id),
-        contact=await store.contact(conn, thread.contact_id),
+        contact=thread.contact or await store.contact(conn, thread.contact_id),
         event=event,
         history=tuple(HistoryLine(author, text) for author, text in history),
         now=datetime.fromtimestamp(now, UTC),
@@ -203,7 +203,7 @@ def conversation_key(page_id: str, psid: str) -> str:
 async def _schedule(
     conn: AsyncConnection, channel: store.Channel, thread: store.Thread, later: Later, now: float
 ) -> None:
-    psid = (await store.contact(conn, thread.contact_id)).psid
+    psid = (thread.contact or await store.contact(conn, thread.contact_id)).psid
     payload: dict[str, Any] = {"page_id": channel.page_id, "psid": psid, "token": later.token}
     if later.call is not None:
         call = later.call
