@@ -236,7 +236,7 @@ class WebhookSender:
         target_for: TargetLookup,
         on_unsubscribe: UnsubscribeHook,
         injected_failure: FailureInjection,
-        client: httpx.AsyncClient,
+        client_for_lane: Callable[[], httpx.AsyncClient],
         log_size: int = 5000,
     ) -> None:
         self.clock = clock
@@ -244,7 +244,8 @@ class WebhookSender:
         self._target_for = target_for
         self._on_unsubscribe = on_unsubscribe
         self._injected_failure = injected_failure
-        self._client = client
+        self._client_for_lane = client_for_lane
+        self._handshakes: httpx.AsyncClient | None = None
         self._queues: dict[tuple[str, int], asyncio.Queue[_Item]] = {}
         self._lanes: dict[tuple[str, int], asyncio.Task[None]] = {}
         self._failing_since: dict[str, float] = {}
@@ -272,7 +273,8 @@ class WebhookSender:
         lane = self._lanes.get(lane_key)
         if lane is None or lane.done():
             self._lanes[lane_key] = asyncio.get_running_loop().create_task(
-                self._run_lane(app_id, queue), name=f"webhooks:{app_id}:{lane_key[1]}"
+                self._run_lane(app_id, queue, self._client_for_lane()),
+                name=f"webhooks:{app_id}:{lane_key[1]}",
             )
 
     async def drain(self) -> None:
@@ -292,7 +294,9 @@ class WebhookSender:
                 await lane
         self._lanes.clear()
 
-    async def _run_lane(self, app_id: str, queue: asyncio.Queue[_Item]) -> None:
+    async def _run_lane(
+        self, app_id: str, queue: asyncio.Queue[_Item], client: httpx.AsyncClient
+    ) -> None:
         while True:
             first = await queue.get()
             items = [first]
@@ -301,7 +305,7 @@ class WebhookSender:
                     await asyncio.sleep(self.settings.batch_window)
                 while len(items) < max(1, self.settings.batch_size) and not queue.empty():
                     items.append(queue.get_nowait())
-                await self._deliver(app_id, items)
+                await self._deliver(client, app_id, items)
             except Exception:  # a lane must never die: log it where the console shows it
                 log.exception("webhook lane for app %s failed", app_id)
             finally:
@@ -309,7 +313,7 @@ class WebhookSender:
                 if self._pending == 0:
                     self._idle.set()
 
-    async def _deliver(self, app_id: str, items: list[_Item]) -> None:
+    async def _deliver(self, client: httpx.AsyncClient, app_id: str, items: list[_Item]) -> None:
         if self.settings.reorder and len(items) > 1:
             self._rng.shuffle(items)
         entries = [{"id": it.page_id, "time": it.time_ms, it.channel: [it.event]} for it in items]
@@ -322,7 +326,7 @@ class WebhookSender:
             target = self._target_for(app_id)
             if target is None:  # unsubscribed meanwhile: Meta stops sending
                 return
-            attempt = await self._post(app_id, target, body, page_ids, number)
+            attempt = await self._post(client, app_id, target, body, page_ids, number)
             if attempt.ok:
                 self._failing_since.pop(app_id, None)
                 for page_id in page_ids:
@@ -331,7 +335,7 @@ class WebhookSender:
                     self.settings.duplicate_rate
                     and self._rng.random() < self.settings.duplicate_rate
                 ):
-                    await self._post(app_id, target, body, page_ids, number + 1)
+                    await self._post(client, app_id, target, body, page_ids, number + 1)
                 return
             if self._record_failure(app_id, page_ids):
                 return
@@ -372,7 +376,13 @@ class WebhookSender:
         log.warning("developer alert for app %s: %s", app_id, text)
 
     async def _post(
-        self, app_id: str, target: Target, body: bytes, page_ids: list[str], number: int
+        self,
+        client: httpx.AsyncClient,
+        app_id: str,
+        target: Target,
+        body: bytes,
+        page_ids: list[str],
+        number: int,
     ) -> Attempt:
         headers = {"Content-Type": "application/json", "User-Agent": "facebookexternalua"}
         signatures = sign(target.secret, body)
@@ -390,7 +400,7 @@ class WebhookSender:
                 # asyncio.timeout as well: in-process transports (httpx.ASGITransport) ignore
                 # `timeout`. Not wait_for: on 3.11 it can swallow the lane's cancellation.
                 async with asyncio.timeout(self.settings.timeout):
-                    response = await self._client.post(
+                    response = await client.post(
                         target.url, content=body, headers=headers, timeout=self.settings.timeout
                     )
                 status = response.status_code
@@ -403,6 +413,11 @@ class WebhookSender:
         return self._record(
             app_id, target.url, page_ids, number, status, started, error, body, headers, "event"
         )
+
+    def _handshake_client(self) -> httpx.AsyncClient:
+        if self._handshakes is None:
+            self._handshakes = self._client_for_lane()
+        return self._handshakes
 
     async def verify(self, app_id: str, url: str, verify_token: str) -> Attempt:
         """The subscription handshake GET (digest §1): 200 and the exact challenge, or failure."""
@@ -417,7 +432,9 @@ class WebhookSender:
         error: str | None = None
         try:
             async with asyncio.timeout(self.settings.timeout):
-                response = await self._client.get(url, params=params, timeout=self.settings.timeout)
+                response = await self._handshake_client().get(
+                    url, params=params, timeout=self.settings.timeout
+                )
             status = response.status_code
             if status != 200:
                 error = f"HTTP {status}"
