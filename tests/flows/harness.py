@@ -296,6 +296,8 @@ async def connected(
             # Webhooks still on their way (the echo of a send a test made last) reach the
             # intake before the emulator stops: cut off mid-commit, the intake's connection
             # would never go back to its pool, and its collection would fail a later test.
-            with contextlib.suppress(TimeoutError):
+            try:
                 async with asyncio.timeout(10):
                     await emulator.meta.drain()
+            except TimeoutError:
+                raise AssertionError("webhooks still undelivered 10 s after the test") from None

@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import JSON, and_, bindparam, event, insert, literal_column, select, text, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from frontdesk.store import conversations as conversations_store
 from frontdesk.store.prepared import Prepared
-from frontdesk.store.tables import contacts, conversations, messages
+from frontdesk.store.tables import channels, contacts, conversations, messages
 
 pytestmark = pytest.mark.db
 NOW = 1_795_000_000.25
@@ -257,8 +258,6 @@ async def test_constants_are_written_into_the_sql_and_still_match_exactly(
 
 
 async def test_the_callers_values_booleans_and_nulls_stay_bound(engine: AsyncEngine) -> None:
-    from frontdesk.store.tables import channels
-
     statement = Prepared(
         update(contacts)
         .where(contacts.c.psid == bindparam("psid"))
@@ -266,23 +265,29 @@ async def test_the_callers_values_booleans_and_nulls_stay_bound(engine: AsyncEng
     )
     compiled = statement.compiled(engine.dialect)
     assert compiled.required == {"psid", "at"}
-    assert compiled.fixed == {"name": None}
-    assert "'gone'" in compiled.sql
+    assert compiled.fixed == {"name": None, "unreachable_reason": "gone"}  # a SET: no plan
+    assert "gone" not in compiled.sql
     flagged = Prepared(
         select(channels.c.id).where(channels.c.has_human_agent == bindparam("flag", True))
     )
     assert flagged.compiled(engine.dialect).fixed == {"flag": True}
+    # A JSON value (a list here) has no literal form: it stays a parameter.
+    tagged = Prepared(
+        update(messages)
+        .where(messages.c.id == bindparam("message_id"))
+        .values(outgoing=["a", 1], attachments={"n": 2})
+    )
+    assert set(tagged.compiled(engine.dialect).fixed) == {"outgoing", "attachments"}
     async with engine.begin() as conn:
         await seed(conn)
         assert await statement.run(conn, psid="7001", at=NOW) == 1
         assert await flagged.all(conn) == []
+        assert await tagged.run(conn, message_id=1) == 0
         row = (await conn.execute(select(contacts.c.name, contacts.c.unreachable_reason))).one()
     assert tuple(row) == (None, "gone")
 
 
 def test_the_channel_look_up_names_the_partial_indexs_condition() -> None:
-    from sqlalchemy.dialects import sqlite
-
     sql = conversations_store._CHANNEL_FOR_PAGE.compiled(sqlite.dialect()).sql  # noqa: SLF001
     # The condition of `uq_channels_live_page_id`, as the index has it.
     assert "channels.status != 'removed'" in sql

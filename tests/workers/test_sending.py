@@ -538,6 +538,12 @@ def test_the_page_limiter_lets_per_second_sends_through_in_any_second() -> None:
     assert limiter.wait("p", 101.0) == pytest.approx(0.4)
 
 
+def test_a_clock_stepped_back_does_not_stall_the_page() -> None:
+    limiter = sending.PageLimiter(per_second=2)
+    assert [limiter.wait("p", 100.0) for _ in range(2)] == [0.0, 0.0]
+    assert limiter.wait("p", 40.0) == 0.0  # a minute back: not a minute's wait
+
+
 def test_no_second_ever_holds_more_than_per_second_sends() -> None:
     # However Meta cuts its seconds: a bucket of 4 let 8 through between 100.0 and 101.0.
     limiter = sending.PageLimiter(per_second=4)
@@ -603,3 +609,23 @@ def test_a_send_jobs_key_names_its_channel(key: str | None, channel: int | None)
     assert sending._channel_of(key) == channel  # noqa: SLF001
     if channel is not None:
         assert sending._channel_of(sending.send_key(channel, 34)) == channel  # noqa: SLF001
+
+
+async def test_a_send_job_not_keyed_by_its_channel_is_dead_with_the_reason(desk: Desk) -> None:
+    await desk.say("Hello?")
+    conversation_id = await desk.conversation_id()
+    async with desk.engine.begin() as conn:
+        await queue.enqueue(
+            conn,
+            sending.SEND,
+            {"conversation_id": conversation_id},
+            key="odd",
+            now=desk.clock.now(),
+        )
+    await desk.worker.run_until_idle()
+    async with desk.engine.connect() as conn:
+        row = (
+            await conn.execute(select(jobs.c.state, jobs.c.last_error).where(jobs.c.key == "odd"))
+        ).one()
+    assert row.state == "dead"
+    assert "keyed by its channel, not 'odd'" in row.last_error

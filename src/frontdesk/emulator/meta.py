@@ -138,9 +138,10 @@ class Meta:
         self._webhooks, self._clients = None, []
 
     def _client_for_lane(self) -> httpx.AsyncClient:
-        """The HTTP client of one lane of webhooks. Over the network, a client (and pool) per
-        lane: httpx looks at every connection of its pool for each request, and one pool for
-        sixteen lanes was a quarter of the emulator's CPU. An in-process transport is shared."""
+        """An HTTP client for one lane of webhooks (or the subscription handshakes). Over the
+        network, a client and pool each: httpx looks at every connection of its pool for each
+        request, and one pool for sixteen lanes was a quarter of the emulator's CPU. With a
+        transport given (in-process delivery), one client shares it."""
         if self.transport is None or not self._clients:
             self._clients.append(
                 httpx.AsyncClient(transport=self.transport, follow_redirects=False)

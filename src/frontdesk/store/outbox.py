@@ -215,6 +215,8 @@ async def add(
     return message_id
 
 
+# The condition "a message of conversation `:conversation_id` waits to be sent", for the send
+# job's statements here and in `workers.sending`.
 QUEUED = and_(
     messages.c.conversation_id == bindparam("conversation_id"),
     messages.c.direction == "outbound",

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Insert, exc
+from sqlalchemy import Insert, Integer, Numeric, String, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import visitors
@@ -164,12 +164,21 @@ class Prepared:
 
 _WRITTEN = (str, int, float)
 """Kinds of constant written into the SQL (`_written`); a bool or NULL stays a parameter."""
+_WRITTEN_TYPES = (String, Integer, Numeric)
+"""Column types whose constants are written; a JSON or ARRAY value stays a parameter."""
 
 
-def _is_written(value: Any) -> bool:
-    if isinstance(value, list | tuple):
-        return bool(value) and all(_is_written(item) for item in value)
-    return type(value) in _WRITTEN
+def _is_written(bind: BindParameter[Any]) -> bool:
+    if bind.required or bind.callable is not None:
+        return False
+    value = bind.value
+    if bind.expanding:  # a fixed IN list
+        return (
+            isinstance(value, list | tuple)
+            and bool(value)
+            and all(type(item) in _WRITTEN for item in value)
+        )
+    return type(value) in _WRITTEN and isinstance(bind.type, _WRITTEN_TYPES)
 
 
 def _written(statement: ClauseElement) -> ClauseElement:
@@ -185,7 +194,7 @@ def _written(statement: ClauseElement) -> ClauseElement:
         return statement
 
     def write(bind: BindParameter[Any]) -> None:
-        if not bind.required and bind.callable is None and _is_written(bind.value):
+        if _is_written(bind):
             bind.literal_execute = True
 
     return visitors.cloned_traverse(statement, {}, {"bindparam": write})

@@ -85,15 +85,18 @@ def media_key(message_id: int) -> str:
 # --- enqueueing, in the event job's transaction ----------------------------------------------
 
 
-async def queue_profile(
-    conn: AsyncConnection, contact_id: int, now: float, *, thread: Thread | None = None
-) -> bool:
-    """Enqueue a look at the contact's profile if it is due and none is waiting already.
-    `thread`: the contact's, as `thread_for` read it in this transaction; it tells when the
-    profile was last asked for, without a query."""
-    if thread is not None and thread.contact is not None:
-        last = thread.profile_checked_at
-        if last is not None and last >= now - PROFILE_REFRESH:
+def _stale(checked_at: float | None, now: float) -> bool:
+    """Never asked for, or asked longer than PROFILE_REFRESH ago (`profiles.due` asks the
+    database the same)."""
+    return checked_at is None or checked_at < now - PROFILE_REFRESH
+
+
+async def queue_profile(conn: AsyncConnection, thread: Thread, now: float) -> bool:
+    """Enqueue a look at the thread's contact's profile if it is due and none is waiting
+    already. A thread `thread_for` read tells when the profile was last asked for: no query."""
+    contact_id = thread.contact_id
+    if thread.contact is not None:
+        if not _stale(thread.profile_checked_at, now):
             return False
     elif not await profiles.due(conn, contact_id, now - PROFILE_REFRESH):
         return False
@@ -157,7 +160,7 @@ async def _plan_profile(
     asking = await profiles.asking(conn, contact_id)
     if asking is None:
         return None  # the contact was deleted meanwhile
-    if asking.checked_at is not None and asking.checked_at >= now - PROFILE_REFRESH:
+    if not _stale(asking.checked_at, now):
         return None  # asked meanwhile
     token = _page_token(enricher.secrets, asking)
     if token is None:

@@ -103,7 +103,7 @@ def event_job(
             message_id = await _inbound(conn, thread, event, now)
             if message_id is not None:
                 if enriching:
-                    await enrich.queue_profile(conn, thread.contact_id, now, thread=thread)
+                    await enrich.queue_profile(conn, thread, now)
                     if isinstance(event, MessageEvent):
                         await enrich.queue_media(conn, message_id, _attachments(event), now)
                 if event.referral is not None:

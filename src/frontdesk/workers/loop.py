@@ -142,6 +142,8 @@ class Worker:
         default = BATCH_SECONDS.get(engine.dialect.name, BATCH_SECONDS["postgresql"])
         self.batch_seconds = default if batch_seconds is None else batch_seconds
         self.defer_to = defer_to
+        if calls < 1:
+            raise ValueError("a worker needs room for at least one call in flight")
         self.calls = calls
         self._pick = min(4, batch)
         """Jobs the next batch picks: what batches got through lately, and some room to grow
@@ -264,7 +266,9 @@ class Worker:
         # Lapsed leases (a dead worker's calls to Meta) are looked for a few times per lease,
         # not in every batch: one query less.
         lapsed = now - self._lapsed_checked >= self.lease / LAPSED_CHECKS
-        answers, self._answers = self._answers, []
+        # At most a batch's worth of answers: with hundreds of calls in flight, recording
+        # them all at once would hold SQLite's one write lock, and the intake, too long.
+        answers, self._answers = self._answers[: self.batch], self._answers[self.batch :]
         tried: list[Job] = []
         try:
             async with self._transaction() as conn:

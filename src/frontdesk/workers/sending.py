@@ -67,7 +67,7 @@ from frontdesk.store.secrets import SecretError, Secrets
 from frontdesk.store.tables import jobs, not_taken
 
 from . import queue
-from .loop import JobHandler, Outside
+from .loop import JobHandler, Outside, PermanentFailure
 from .queue import Job
 
 log = logging.getLogger("frontdesk.sending")
@@ -76,7 +76,7 @@ SEND = "send"
 MAX_TRIES = 10
 """"Try later" answers before a message fails: with the backoff alone, some six to eight
 minutes; longer when Meta says how long to wait."""
-PAGE_RATE = 50.0
+PAGE_RATE = 50
 """Sends per second per Page and process unless told (`FRONTDESK_SENDS_PER_SECOND`); Meta
 allows 300 (digest §10)."""
 PAGE_THROTTLES = frozenset({4, 17, 32, 613, 80001, 80006})
@@ -259,10 +259,10 @@ class PageLimiter:
     answers of a burst come in clumps, and Meta refused hundreds (613) at 80 sends a second
     on average."""
 
-    def __init__(self, per_second: float = PAGE_RATE) -> None:
+    def __init__(self, per_second: int = PAGE_RATE) -> None:
         if per_second < 1:
             raise ValueError("per_second must be at least 1")
-        self.per_second = int(per_second)
+        self.per_second = per_second
         self._sent: dict[str, deque[float]] = {}
         self._holds: dict[str, float] = {}
 
@@ -277,8 +277,9 @@ class PageLimiter:
                 return held - now
             del self._holds[page_id]
         sent = self._sent.get(page_id)
-        if sent is None:
-            sent = self._sent[page_id] = deque(maxlen=self.per_second)
+        if sent is None or (sent and now < sent[-1]):
+            # First send, or the clock stepped back: what was counted is no guide any more.
+            sent = self._sent[page_id] = deque()
         while sent and sent[0] <= now - 1:
             sent.popleft()
         if len(sent) == self.per_second:
@@ -312,10 +313,7 @@ def send_job(sender: Sender) -> JobHandler:
         conversation_id = int(job.payload["conversation_id"])
         channel_id = _channel_of(job.key)
         if channel_id is None:
-            where = await outbox.conversation(conn, conversation_id)
-            if where is None:
-                return None  # the conversation was deleted: nothing left to send
-            channel_id = where.channel_id
+            raise PermanentFailure(f"a send job is keyed by its channel, not {job.key!r}")
         channel = await outbox.sending_channel(conn, channel_id)
         if channel is None or channel.paused:
             return None  # messages stay queued; `reconnect` restarts them
