@@ -4,12 +4,13 @@ known is never lost to a later answer without one."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from frontdesk.core.models import Contact
 from frontdesk.store import conversations as store
 from frontdesk.store import profiles
-from frontdesk.store.tables import contacts
+from frontdesk.store.tables import contacts, conversations
 
 pytestmark = pytest.mark.db
 
@@ -85,3 +86,21 @@ async def test_a_known_name_stays_when_a_later_answer_has_none(engine: AsyncEngi
         "media:" + "a" * 64,
         NOW + 10,
     )
+
+
+async def test_the_thread_carries_the_contact_and_when_its_profile_was_asked_for(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.begin() as conn:
+        channel_id = await store.add_channel(conn, "104857600012345", "Lisbon Tees", NOW)
+        first = await store.thread_for(conn, channel_id, "7301234567890123", NOW)
+        assert (first.contact, first.profile_checked_at) == (Contact("7301234567890123"), None)
+        await profiles.record(conn, first.contact_id, NOW, name="Ana Silva", locale="pt_PT")
+        again = await store.thread_for(conn, channel_id, "7301234567890123", NOW)
+        assert again.contact == Contact("7301234567890123", name="Ana Silva", locale="pt_PT")
+        assert again.profile_checked_at == NOW
+        # The conversation deleted: a new one begins, the contact as it was.
+        await conn.execute(delete(conversations).where(conversations.c.id == first.conversation_id))
+        fresh = await store.thread_for(conn, channel_id, "7301234567890123", NOW)
+    assert fresh.conversation_id != first.conversation_id
+    assert (fresh.contact, fresh.profile_checked_at) == (again.contact, NOW)

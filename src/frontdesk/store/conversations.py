@@ -46,7 +46,7 @@ class Thread:
     conversation_id: int
     owner: str
     contact: Contact | None = None
-    """The contact as `thread_for` read it (None: not read)."""
+    """The contact as `thread_for` read (or made) it; None when the thread came otherwise."""
     profile_checked_at: float | None = None
     """When the contact's profile was last asked for, as `thread_for` read it."""
 
@@ -190,18 +190,7 @@ async def add_channel(
 async def thread_for(conn: AsyncConnection, channel_id: int, psid: str, now: float) -> Thread:
     """The contact and conversation for (channel, PSID), created on first sight."""
     found = await _THREAD.first(conn, channel_id=channel_id, psid=psid)
-    if found is not None and found.conversation_id is not None:
-        return Thread(
-            channel_id,
-            int(found.id),
-            int(found.conversation_id),
-            str(found.owner),
-            Contact(psid=psid, name=found.name, locale=found.locale),
-            found.profile_checked_at,
-        )
-    if found is not None:
-        contact_id = int(found.id)  # a contact without a conversation (one was deleted)
-    else:
+    if found is None:
         contact_id = int(
             (
                 await conn.execute(
@@ -211,6 +200,17 @@ async def thread_for(conn: AsyncConnection, channel_id: int, psid: str, now: flo
                 )
             ).scalar_one()
         )
+        contact, checked_at = Contact(psid=psid), None
+    else:
+        contact_id = int(found.id)
+        contact = Contact(psid=psid, name=found.name, locale=found.locale)
+        checked_at = found.profile_checked_at
+        if found.conversation_id is not None:
+            owner = str(found.owner)
+            return Thread(
+                channel_id, contact_id, int(found.conversation_id), owner, contact, checked_at
+            )
+        # A contact without a conversation (one was deleted): a new one begins.
     conversation_id = int(
         (
             await conn.execute(
@@ -226,7 +226,7 @@ async def thread_for(conn: AsyncConnection, channel_id: int, psid: str, now: flo
             )
         ).scalar_one()
     )
-    return Thread(channel_id, contact_id, conversation_id, "handler")
+    return Thread(channel_id, contact_id, conversation_id, "handler", contact, checked_at)
 
 
 def preview(text: str | None, attachments: Any = None, outgoing: Any = None) -> str:

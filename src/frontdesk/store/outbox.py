@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, bindparam, exists, func, insert, select, update
@@ -78,19 +78,31 @@ class Outgoing:
     contact_id: int
     psid: str
     author: Author
-    message: dict[str, Any]
-    """The Send API `message` object, without `metadata` (the send job adds its own tag)."""
     status: MessageStatus
     mid: str | None
-    tries: int
-    """Sends Meta answered "try later" (or never answered) so far."""
     last_user_at: float | None
-    attempt_started: float | None = None
-    """When a send of this message was begun whose outcome is not recorded: set just before
-    Meta is called, cleared when the answer is. Found set by a later job, the outcome is
-    unknown (the worker died, or the answer was lost) and only the echo can tell."""
-    outgoing: Mapping[str, Any] = field(default_factory=dict)
-    """The stored `outgoing` as read (the message and its bookkeeping), locked with it."""
+    outgoing: Mapping[str, Any]
+    """The stored `outgoing` as read, locked with the row: the message and the send's
+    bookkeeping (`record_attempt` writes it back with one change)."""
+
+    @property
+    def message(self) -> dict[str, Any]:
+        """The Send API `message` object, without `metadata` (the send job adds its own tag)."""
+        return dict(self.outgoing.get("message") or {})
+
+    @property
+    def tries(self) -> int:
+        """Sends Meta answered "try later" (or never answered) so far."""
+        return int(self.outgoing.get("tries") or 0)
+
+    @property
+    def attempt_started(self) -> float | None:
+        """When a send of this message was begun whose outcome is not recorded: set just
+        before Meta is called, cleared when the answer is. Found set by a later job, the
+        outcome is unknown (the worker died, or the answer was lost) and only the echo can
+        tell."""
+        started = self.outgoing.get("attempt_started")
+        return None if started is None else float(started)
 
 
 # Who hears of a message's new status (`changes`), read with the message itself.
@@ -248,20 +260,16 @@ async def oldest_queued(conn: AsyncConnection, conversation_id: int) -> Outgoing
     row = await _OLDEST_QUEUED.first(conn, conversation_id=conversation_id)
     if row is None:
         return None
-    outgoing = dict(row.outgoing or {})
     return Outgoing(
         id=int(row.id),
         conversation_id=int(row.conversation_id),
         contact_id=int(row.contact_id),
         psid=str(row.psid),
         author=Author(row.author),
-        message=dict(outgoing.get("message") or {}),
         status=MessageStatus(row.status),
         mid=row.mid,
-        tries=int(outgoing.get("tries") or 0),
         last_user_at=row.last_user_at,
-        attempt_started=outgoing.get("attempt_started"),
-        outgoing=outgoing,
+        outgoing=dict(row.outgoing or {}),
     )
 
 
