@@ -291,6 +291,38 @@ async def test_a_page_inbox_reply_hands_the_conversation_to_a_human(
     assert [m["app_id"] for m in await desk.on_meta()] == [APP_ID, PAGE_INBOX_APP_ID]
 
 
+async def test_one_webhook_with_several_events_of_a_person_files_them_in_one_job_in_order(
+    bot_desk: Desk, parrot: Parrot
+) -> None:
+    desk = bot_desk
+    await desk.say("hello")
+    # Meta batches a busy Page's events: the three below come in one POST, so the intake
+    # gives them one job, which must still take them in the order they happened.
+    settings = {"webhooks": {"batch_size": 10}}
+    assert (await desk.meta.patch("/_emulator/settings", json=settings)).status_code == 200
+    await desk.act("message", text="first")
+    await desk.act("page_inbox_reply", text="Morgan here, I'll take it from here.")
+    await desk.act("message", text="second")
+    await desk.emulator.meta.drain()
+    async with desk.engine.connect() as conn:
+        queued = (await conn.execute(select(jobs.c.payload).where(jobs.c.state == "ready"))).all()
+    assert [[item["event"]["message"].get("text") for item in p["events"]] for (p,) in queued] == [
+        ["first", "Morgan here, I'll take it from here.", "second"]
+    ]
+    await desk.settle()
+
+    # "first" was answered before the Page Inbox reply; "second" came while Morgan had it.
+    assert [turn.event.text for turn in parrot.turns] == ["hello", "first"]
+    assert (await desk.handoff()).stage is HandoffStage.HUMAN
+    filed = [(m["author"], m["text"]) for m in await desk.messages()]
+    assert filed[:3] == [("contact", "hello"), ("bot", "You said: hello"), ("contact", "first")]
+    assert filed[3:] == [
+        ("bot", "You said: first"),
+        ("page_inbox", "Morgan here, I'll take it from here."),
+        ("contact", "second"),
+    ]
+
+
 async def test_typing_human_asks_for_a_person_and_silences_the_handler(
     bot_desk: Desk, parrot: Parrot
 ) -> None:

@@ -21,6 +21,7 @@ from frontdesk.messenger import (
     conversation_key,
     dedupe_key,
     parse,
+    read_stored,
     route,
     verify_signature,
 )
@@ -239,3 +240,54 @@ def test_route_agrees_with_parse_on_arbitrary_json(value: Any) -> None:
 def test_route_agrees_with_parse_on_fuzzed_envelopes(body: Any) -> None:
     same_routing(body)
     same_routing(json.dumps(body).encode())
+
+
+# --- one stored event, read alone ------------------------------------------------------------
+
+
+def same_reading(item: Any, standby: bool) -> None:
+    """`read_stored` reads an item as `parse` reads it alone in an entry whose time is 0."""
+    channel = "standby" if standby else "messaging"
+    body = {"object": "page", "entry": [{"id": "9001", "time": 0, channel: [item]}]}
+    [expected] = parse(body).events
+    found = read_stored("9001", item, standby)
+    assert found == expected
+    assert (type(found), found.raw) == (type(expected), expected.raw)
+
+
+def stored_items() -> list[tuple[Any, bool]]:
+    """Every messaging and standby item of the recorded payloads."""
+    return [
+        (item, channel == "standby")
+        for seed in SEEDS
+        for entry in seed["entry"]
+        for channel in ("messaging", "standby")
+        for item in entry.get(channel, [])
+    ]
+
+
+def test_a_stored_event_reads_as_parse_reads_it_for_every_recorded_item() -> None:
+    items = stored_items()
+    assert len(items) >= 30  # the recorded kinds, standby included
+    assert any(standby for _, standby in items)
+    for item, standby in items:
+        same_reading(item, standby)
+
+
+@given(json_values, st.booleans())
+def test_a_stored_event_of_arbitrary_json_reads_as_parse_reads_it(
+    value: Any, standby: bool
+) -> None:
+    same_reading(value, standby)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_a_mutated_stored_event_reads_as_parse_reads_it(data: st.DataObject) -> None:
+    item, standby = json.loads(json.dumps(data.draw(st.sampled_from(stored_items()))))
+    for _ in range(data.draw(st.integers(1, 3))):
+        if not isinstance(item, dict) or not item:
+            break
+        key = data.draw(st.sampled_from(sorted(item)))
+        item[key] = data.draw(json_values)
+    same_reading(item, standby)

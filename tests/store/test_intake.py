@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from sqlalchemy import insert, select
@@ -47,13 +48,56 @@ async def test_a_group_larger_than_one_insert_keeps_each_body_with_its_jobs(
         )
         rows = (await conn.execute(select(jobs.c.key, jobs.c.payload, jobs.c.state))).all()
     assert [stored[ids[n]] for n in range(size)] == [b.body for b in bodies]
-    assert len(rows) == len(events)
+    assert len(rows) == len(events) // 2  # a conversation's two events share a job
     for key, payload, state in rows:
         payload = payload if isinstance(payload, dict) else json.loads(payload)
-        n = payload["event"]["n"]
+        n = payload["events"][0]["event"]["n"]
         assert (key, state, payload["page_id"]) == (f"1001:{n}", "ready", "1001")
-        assert stored[payload["body_id"]] == f"body {n}".encode()
-        assert payload["standby"] is (payload["event"]["half"] == 1)
+        assert [item["event"] for item in payload["events"]] == [
+            {"n": n, "half": 0},
+            {"n": n, "half": 1},
+        ]
+        for item in payload["events"]:
+            assert stored[item["body_id"]] == f"body {n}".encode()
+            assert item["standby"] is (item["event"]["half"] == 1)
+
+
+async def test_a_conversations_events_share_jobs_in_order_and_others_stay_apart(
+    engine: AsyncEngine,
+) -> None:
+    bodies = [intake.Body(NOW, b"one", "stored", None), intake.Body(NOW, b"two", "stored", None)]
+    many = intake.EVENTS_PER_JOB + 3
+    events = [
+        intake.EventJob(0, "1001", "1001:a", {"a": 0}, False),
+        intake.EventJob(0, "1001", None, {"nobody": 0}, False),
+        intake.EventJob(0, "1001", "1001:b", {"b": 0}, False),
+        intake.EventJob(0, "1001", None, {"nobody": 1}, False),
+        *(intake.EventJob(1, "1001", "1001:a", {"a": n}, n % 2 == 0) for n in range(1, many)),
+        intake.EventJob(1, "1001", "1001:b", {"b": 1}, True),
+    ]
+    async with engine.begin() as conn:
+        ids = await intake.store(conn, bodies, events, NOW)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(jobs.c.key, jobs.c.payload).order_by(jobs.c.id))).all()
+
+    def shown(payload: Any) -> list[tuple[int, Any, bool]]:
+        payload = payload if isinstance(payload, dict) else json.loads(payload)
+        assert payload["page_id"] == "1001"
+        return [(ids.index(i["body_id"]), i["event"], i["standby"]) for i in payload["events"]]
+
+    # In the order of each job's first event; "a" has more than a job holds: a second job
+    # after the others, its events still in order.
+    assert [(key, shown(payload)) for key, payload in rows] == [
+        (
+            "1001:a",
+            [(0, {"a": 0}, False)]
+            + [(1, {"a": n}, n % 2 == 0) for n in range(1, intake.EVENTS_PER_JOB)],
+        ),
+        (None, [(0, {"nobody": 0}, False)]),
+        ("1001:b", [(0, {"b": 0}, False), (1, {"b": 1}, True)]),
+        (None, [(0, {"nobody": 1}, False)]),
+        ("1001:a", [(1, {"a": n}, n % 2 == 0) for n in range(intake.EVENTS_PER_JOB, many)]),
+    ]
 
 
 async def test_known_pages_of_a_group_with_more_pages_than_one_look_up(

@@ -57,6 +57,8 @@ async def echo(desk: Desk, app_id: str, metadata: str, mid: str) -> None:
         },
     }
     async with desk.engine.begin() as conn:
+        # A job of one event as queued before the intake grouped a conversation's events
+        # (`store.intake`): still read, so jobs waiting across an upgrade are filed.
         await queue.enqueue(
             conn,
             "event",

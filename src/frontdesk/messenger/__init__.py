@@ -41,6 +41,7 @@ from .events import (
     TakeThreadControl,
     UnknownEvent,
     parse,
+    read_stored,
 )
 from .graph import (
     AccessToken,
@@ -125,6 +126,7 @@ __all__ = [
     "oauth_url",
     "parse",
     "parse_usage",
+    "read_stored",
     "route",
     "sign",
     "verify_headers",

@@ -384,6 +384,14 @@ def _timestamp(item: Mapping[str, Any], entry: Entry, where: str) -> int:
     return read.integer(value, f"{where}.timestamp")
 
 
+def read_stored(page_id: str, item: Any, standby: bool = False) -> Event:
+    """One messaging (or, with `standby`, standby) item kept apart from its body, as the
+    webhook intake stores each event: read as `parse` reads it in an entry of `page_id` whose
+    `time` is 0, without building that body around it."""
+    where = "entry[0].standby[0]" if standby else "entry[0].messaging[0]"
+    return read_event(item, where, Entry(page_id, None, 0), standby)
+
+
 def read_event(item: Any, where: str, entry: Entry, standby: bool) -> Event:
     """One messaging or standby item, typed; an UnknownEvent when it cannot be read."""
     if not isinstance(item, Mapping):

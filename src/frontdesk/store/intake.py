@@ -1,5 +1,11 @@
-"""The webhook intake's writes: raw bodies and one `event` job per event, for a whole group of
+"""The webhook intake's writes: raw bodies and their `event` jobs, for a whole group of
 deliveries in one transaction (`web.webhook`). The caller owns the transaction.
+
+A job holds the group's events of one conversation, in order (up to EVENTS_PER_JOB), and an
+event that concerns no person has a job of its own: a reply's echo and its delivery receipt
+usually arrive together, and each job costs its queue rows and their settling whatever it does
+(docs/performance.md). Events of one conversation are still processed in the order Meta sent
+them: all of a group's are in its jobs, in order, and the jobs of a key run in order.
 
 The hottest write path of the service: three statements per group whatever its size (the
 known Pages, one multi-row INSERT of bodies, one of jobs: an executemany on SQLite, a multi-row
@@ -31,7 +37,8 @@ class Body:
 
 @dataclass(frozen=True, slots=True)
 class EventJob:
-    """One event of a stored body, for the worker: `body` indexes the group's bodies."""
+    """One event of a stored body, for the worker: `body` indexes the group's bodies. Events of
+    one `key` share jobs (`store`)."""
 
     body: int
     page_id: str
@@ -73,7 +80,7 @@ _SQLITE_JOBS = (
 async def store(
     conn: AsyncConnection, bodies: Sequence[Body], events: Sequence[EventJob], now: float
 ) -> list[int]:
-    """Insert `bodies` and an `event` job for each of `events`; the bodies' ids, in order."""
+    """Insert `bodies` and the `event` jobs of `events` (`_jobs`); the bodies' ids, in order."""
     dialect = conn.dialect.name
     ids: list[int] = []
     for start in range(0, len(bodies), ROWS_PER_INSERT):
@@ -86,20 +93,22 @@ async def store(
         # the largest rowid + 1 while we hold the write lock, and PostgreSQL draws the
         # sequence row by row. So the sorted ids pair with `bodies` in order.
         ids += sorted(row[0] for row in inserted)
-    if events and dialect == "postgresql":
+    rows = [(key, json.dumps(payload)) for key, payload in _jobs(events, ids)]
+    if rows and dialect == "postgresql":
         # One statement per 500 jobs: psycopg's executemany runs one per row, in a pipeline.
-        for start in range(0, len(events), ROWS_PER_INSERT):
-            jobs = events[start : start + ROWS_PER_INSERT]
+        for start in range(0, len(rows), ROWS_PER_INSERT):
+            some = rows[start : start + ROWS_PER_INSERT]
             await conn.exec_driver_sql(
-                _pg_jobs_sql(len(jobs)),
-                (now, *(v for e in jobs for v in (e.key, json.dumps(_payload(e, ids))))),
+                _pg_jobs_sql(len(some)), (now, *(v for row in some for v in row))
             )
-    elif events:  # SQLite's executemany is one prepared statement, stepped per row
-        await conn.exec_driver_sql(
-            _SQLITE_JOBS,
-            [(e.key, json.dumps(_payload(e, ids)), now, now) for e in events],
-        )
+    elif rows:  # SQLite's executemany is one prepared statement, stepped per row
+        await conn.exec_driver_sql(_SQLITE_JOBS, [(*row, now, now) for row in rows])
     return ids
+
+
+EVENTS_PER_JOB = 16
+"""Events of one conversation a job holds at most: a job runs inside one batch's transaction,
+and a person who sent hundreds of events at once must not hold it (nor the intake) long."""
 
 
 ROWS_PER_INSERT = 500
@@ -128,10 +137,19 @@ def _pg_jobs_sql(rows: int) -> str:
     return f"INSERT INTO jobs ({columns}) SELECT {chosen} FROM {given}"  # noqa: S608
 
 
-def _payload(event: EventJob, ids: list[int]) -> dict[str, Any]:
-    return {
-        "body_id": ids[event.body],
-        "page_id": event.page_id,
-        "event": event.event,
-        "standby": event.standby,
-    }
+def _jobs(events: Sequence[EventJob], ids: list[int]) -> list[tuple[str | None, dict[str, Any]]]:
+    """(key, payload) of each job: a key's events in order, EVENTS_PER_JOB at most to a job;
+    an event without a key alone. Jobs come in the order of their first event."""
+    found: list[tuple[str | None, dict[str, Any]]] = []
+    open_jobs: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        item = {"body_id": ids[event.body], "event": event.event, "standby": event.standby}
+        held = open_jobs.get(event.key) if event.key is not None else None
+        if held is not None and len(held) < EVENTS_PER_JOB:
+            held.append(item)
+            continue
+        held = [item]
+        found.append((event.key, {"page_id": event.page_id, "events": held}))
+        if event.key is not None:
+            open_jobs[event.key] = held
+    return found

@@ -1,4 +1,4 @@
-"""`/webhooks/messenger`: verify, then store the raw body and one job per event in ONE transaction.
+"""`/webhooks/messenger`: verify, then store the raw body and its events' jobs in ONE transaction.
 
 Nothing else happens on the request path (ARCHITECTURE.md, "The life of one message"): an event
 is acknowledged only once it is committed, and everything after that is a worker's job. The route

@@ -1,6 +1,7 @@
-"""Named jobs: the `event` job files a stored webhook event and drives its conversation (handoff,
-the linked handler's turn, in `turns`); the `send` job is in `sending`, the `profile` and `media`
-jobs it enqueues are in `enrich`, a handler's continuations (`resume`, `typing`) in `turns`."""
+"""Named jobs: the `event` job files stored webhook events (one conversation's, in order) and
+drives the conversation (handoff, the linked handler's turn, in `turns`); the `send` job is in
+`sending`, the `profile` and `media` jobs it enqueues are in `enrich`, a handler's continuations
+(`resume`, `typing`) in `turns`."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from frontdesk.messenger import (
     ReactionEvent,
     ReadEvent,
     ReferralEvent,
-    parse,
+    read_stored,
 )
 from frontdesk.store import conversations as store
 from frontdesk.store import hooks, outbox
@@ -47,7 +48,7 @@ from . import (
     snoozing,
     turns,
 )
-from .loop import JobHandler, PermanentFailure
+from .loop import JobHandler
 from .queue import Job
 from .turns import hand_off as _hand_off
 from .webcall import WebCaller
@@ -69,17 +70,12 @@ def _attachments(event: MessageEvent | EchoEvent) -> list[dict[str, Any]]:
     return out
 
 
-def _event_of(payload: Mapping[str, Any]) -> Event:
-    """Rebuild the typed event from the job: the raw event inside a one-entry envelope."""
-    channel = "standby" if payload.get("standby") else "messaging"
-    body = {
-        "object": "page",
-        "entry": [{"id": payload["page_id"], "time": 0, channel: [payload["event"]]}],
-    }
-    events = parse(body).events
-    if len(events) != 1:
-        raise PermanentFailure("the stored event does not parse to exactly one event")
-    return events[0]
+def _stored_events(payload: Mapping[str, Any]) -> list[tuple[Any, bool]]:
+    """(raw event, standby) of each event a job holds, in order: several of one conversation,
+    or one alone, as jobs queued before they were grouped (`store.intake`) hold it."""
+    if "events" in payload:
+        return [(item["event"], bool(item.get("standby"))) for item in payload["events"]]
+    return [(payload["event"], bool(payload.get("standby")))]
 
 
 def event_job(
@@ -88,10 +84,18 @@ def event_job(
     """With `enriching`, a newly filed message also enqueues its `profile` and `media` jobs."""
 
     async def process_event(conn: AsyncConnection, job: Job, now: float) -> None:
-        event = _event_of(job.payload)
-        channel = await store.channel_for_page(conn, str(job.payload["page_id"]))
-        if channel is None or event.psid is None:
-            return  # the Page was removed meanwhile, or the event names no person: nothing to file
+        page_id = str(job.payload["page_id"])
+        channel = await store.channel_for_page(conn, page_id)
+        if channel is None:
+            return  # the Page was removed meanwhile: nothing to file
+        for raw, standby in _stored_events(job.payload):
+            await file_event(conn, channel, read_stored(page_id, raw, standby), now)
+
+    async def file_event(
+        conn: AsyncConnection, channel: store.Channel, event: Event, now: float
+    ) -> None:
+        if event.psid is None:
+            return  # the event names no person: nothing to file
         if isinstance(event, EchoEvent) and await outbox.note_echo_time(
             conn, channel.id, event.mid, event.timestamp
         ):
