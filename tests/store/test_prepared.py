@@ -7,7 +7,18 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import JSON, and_, bindparam, event, insert, literal_column, select, text, update
+from sqlalchemy import (
+    JSON,
+    and_,
+    bindparam,
+    event,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -94,8 +105,10 @@ async def test_first_scalar_one_and_run(engine: AsyncEngine) -> None:
     rename = Prepared(
         update(contacts).where(contacts.c.psid == bindparam("psid")).values(name=bindparam("name"))
     )
+    counted = Prepared(select(func.count()).select_from(conversations))  # no parameter at all
     async with engine.begin() as conn:
         conversation = await seed(conn)
+        assert await counted.scalar(conn) == 1
         assert await owner.scalar(conn, conversation_id=conversation) == "handler"
         assert await owner.scalar(conn, conversation_id=conversation + 1) is None
         assert await owner.first(conn, conversation_id=conversation + 1) is None

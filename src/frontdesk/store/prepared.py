@@ -22,6 +22,7 @@ length (a fixed list, written in the statement, is fine).
 
 from __future__ import annotations
 
+import operator
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +58,12 @@ class _Compiled:
     types: tuple[Any, ...]
     """Each result column's type, for its processing."""
     results: list[Processor] | None = field(default=None)
+    arguments: Callable[[Mapping[str, Any]], Any] = field(init=False, repr=False)
+    """The driver's parameters from the values by name, processed (`_arguments`)."""
+
+    def __post_init__(self) -> None:
+        self.arguments = _arguments(self.names, self.processors, positional=self.positional)
+
     """Each result column's processing, known once the driver first described the columns."""
 
 
@@ -67,12 +74,14 @@ class Prepared:
     options of `with_for_update`); SQLite serialises writers anyway (`BEGIN IMMEDIATE`).
     """
 
-    __slots__ = ("_by_dialect", "lock", "statement")
+    __slots__ = ("_by_dialect", "_last", "lock", "statement")
 
     def __init__(self, statement: ClauseElement, *, lock: Mapping[str, Any] | None = None) -> None:
         self.statement = statement
         self.lock = lock
         self._by_dialect: dict[tuple[str, str], _Compiled] = {}
+        self._last: tuple[Dialect, _Compiled] | None = None
+        """The dialect of the last call and its statement: a process has one engine, mostly."""
 
     async def all(self, conn: AsyncConnection, /, **params: Any) -> list[Any]:
         """Every row, each a named tuple of the statement's columns."""
@@ -102,6 +111,9 @@ class Prepared:
         return count
 
     def compiled(self, dialect: Dialect) -> _Compiled:
+        last = self._last
+        if last is not None and last[0] is dialect:
+            return last[1]
         key = (dialect.name, dialect.paramstyle)
         found = self._by_dialect.get(key)
         if found is None:
@@ -109,37 +121,30 @@ class Prepared:
             if self.lock is not None and dialect.name == "postgresql":
                 statement = statement.with_for_update(**self.lock)  # type: ignore[attr-defined]
             found = self._by_dialect[key] = _compile(statement, dialect)
+        self._last = (dialect, found)
         return found
 
     async def _execute(
         self, conn: AsyncConnection, params: dict[str, Any]
     ) -> tuple[_Compiled, Any, list[Any], int]:
-        compiled = self.compiled(conn.dialect)
+        dialect = conn.dialect
+        compiled = self.compiled(dialect)
         if params.keys() != compiled.required:
             _refuse(compiled, params)
-        values = compiled.fixed | params
-        if compiled.positional:
-            arguments: Any = tuple(
-                value if process is None else process(value)
-                for value, process in zip(
-                    (values[name] for name in compiled.names), compiled.processors, strict=True
-                )
-            )
-        else:
-            arguments = {
-                name: values[name] if process is None else process(values[name])
-                for name, process in zip(compiled.names, compiled.processors, strict=True)
-            }
-        if not conn.in_transaction():
+        arguments = compiled.arguments(compiled.fixed | params if compiled.fixed else params)
+        sync: Any = conn.sync_connection
+        if sync is None or not sync.in_transaction():
             await conn.begin()  # as `conn.execute` would: the statement joins the transaction
-        sync: Any = conn.sync_connection  # there is one: the connection began
-        if sync.dispatch.before_cursor_execute:
-            # Whoever listens for statements (a statement log, a test reading query plans)
-            # hears of this one too; there is no cursor nor SQLAlchemy context to show them.
+            sync = conn.sync_connection
+        # SQLAlchemy's own test before it looks for listeners (a cheap one: this runs ~30 times
+        # per message). Whoever listens for statements (a statement log, a test reading query
+        # plans) hears of this one too; there is no cursor nor SQLAlchemy context to show them.
+        listened = sync._has_events or sync.engine._has_events  # noqa: SLF001
+        if listened and sync.dispatch.before_cursor_execute:
             sync.dispatch.before_cursor_execute(sync, None, compiled.sql, arguments, None, False)
         driver: Any = sync.connection.driver_connection
         try:
-            if conn.dialect.name == "sqlite":
+            if dialect.name == "sqlite":
                 cursor = driver.sqlite.execute(compiled.sql, arguments)
                 rows = cursor.fetchall()
                 return compiled, cursor.description, rows, cursor.rowcount
@@ -147,19 +152,42 @@ class Prepared:
                 await cursor.execute(compiled.sql, arguments)
                 rows = await cursor.fetchall() if cursor.description else []
                 return compiled, cursor.description, rows, cursor.rowcount
-        except conn.dialect.loaded_dbapi.Error as err:  # sqlite3's own errors on SQLite
+        except dialect.loaded_dbapi.Error as err:  # sqlite3's own errors on SQLite
             # A connection that is gone leaves the pool, as `conn.execute` would have it.
-            gone = conn.dialect.is_disconnect(err, sync.connection.dbapi_connection, None)
+            gone = dialect.is_disconnect(err, sync.connection.dbapi_connection, None)
             if gone:
                 await conn.invalidate(err)
             raise exc.DBAPIError.instance(
                 compiled.sql,
                 arguments,
                 err,
-                conn.dialect.loaded_dbapi.Error,
+                dialect.loaded_dbapi.Error,
                 connection_invalidated=gone,
-                dialect=conn.dialect,
+                dialect=dialect,
             ) from err
+
+
+def _arguments(
+    names: tuple[str, ...], processors: tuple[Processor, ...], *, positional: bool
+) -> Callable[[Mapping[str, Any]], Any]:
+    """How one call's values by name become the driver's parameters: a tuple in the SQL's
+    order (or a dict for a driver of named parameters), each processed as SQLAlchemy would.
+    Built once per statement; most have no processing, and then an `itemgetter` does it all."""
+    if positional and not any(processors):
+        if not names:
+            return lambda values: ()
+        if len(names) == 1:
+            [name] = names
+            return lambda values: (values[name],)
+        return operator.itemgetter(*names)
+    pairs = tuple(zip(names, processors, strict=True))
+    if positional:
+        return lambda values: tuple(
+            values[name] if process is None else process(values[name]) for name, process in pairs
+        )
+    return lambda values: {
+        name: values[name] if process is None else process(values[name]) for name, process in pairs
+    }
 
 
 _WRITTEN = (str, int, float)
