@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Double, Integer, and_, bindparam, case, insert, select, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Double,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -17,7 +31,6 @@ from frontdesk.core.models import (
     Contact,
     ConversationStatus,
     MessageStatus,
-    advance,
     can_advance,
 )
 
@@ -439,62 +452,88 @@ async def save_handoff(conn: AsyncConnection, conversation_id: int, state: Hando
 
 async def mark_outbound(
     conn: AsyncConnection,
-    thread: Thread,
+    channel_id: int,
+    psid: str,
     watermark_ms: int,
     status: MessageStatus,
     now: float,
     mids: tuple[str, ...] = (),
 ) -> int:
-    """Deliveries and reads: every Page message up to the watermark (or named) moves forward."""
-    if status not in _RECEIPTS:
+    """Deliveries and reads: every Page message to person `psid` up to the watermark (or
+    named in `mids`) moves forward; how many did. One statement for a receipt naming up to
+    MIDS_MOST messages, and no contact is made for a receipt from someone never seen."""
+    if status not in _RECEIPT_STAMPS:
         raise ValueError(f"receipts move messages to delivered or read, not {status}")
-    read, write = _RECEIPTS[status]
-    # Only the messages the receipt can still move: a long conversation's history is not read.
-    rows = await read.all(conn, conversation_id=thread.conversation_id)
     changed = 0
-    for row in rows:
-        covered = (
-            row.meta_timestamp is not None and row.meta_timestamp <= watermark_ms
-        ) or row.mid in mids
-        if not covered:
-            continue
-        current = MessageStatus(row.status)
-        new = advance(current, status)
-        if new is current:
-            continue
-        await write.run(conn, message_id=row.id, new_status=new.value, now=now)
-        await changes.note(
-            conn, thread.channel_id, thread.conversation_id, changes.MESSAGE, message_id=row.id
+    for size, named in _padded(mids):
+        moved = await _receipt(status, size).all(
+            conn,
+            channel_id=channel_id,
+            psid=psid,
+            watermark=watermark_ms,
+            now=now,
+            **named,
         )
-        changed += 1
+        for row in moved:
+            await changes.note(
+                conn, channel_id, row.conversation_id, changes.MESSAGE, message_id=row.id
+            )
+        changed += len(moved)
     return changed
 
 
-def _receipt_statements(status: MessageStatus, stamp: str) -> tuple[Prepared, Prepared]:
-    """What a receipt moving messages to `status` reads and writes (setting `stamp`)."""
-    movable = [s.value for s in MessageStatus if can_advance(s, status)]
-    read = select(
-        messages.c.id, messages.c.status, messages.c.mid, messages.c.meta_timestamp
-    ).where(
-        and_(
-            messages.c.conversation_id == bindparam("conversation_id"),
-            messages.c.direction == "outbound",
-            messages.c.status.in_(movable),
+MIDS_MOST = 64
+"""Mids one receipt statement names; a longer list takes a statement per MIDS_MOST."""
+_RECEIPT_STAMPS = {MessageStatus.DELIVERED: "delivered_at", MessageStatus.READ: "read_at"}
+
+
+def _padded(mids: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+    """The mids, MIDS_MOST at a time, each list padded with its last mid up to a power of two
+    (a statement per size, not per length); none: one statement by the watermark alone."""
+    if not mids:
+        return [(0, {})]
+    found = []
+    for start in range(0, len(mids), MIDS_MOST):
+        some = list(mids[start : start + MIDS_MOST])
+        size = 1 << (len(some) - 1).bit_length()
+        some += [some[-1]] * (size - len(some))
+        found.append((size, {f"mid_{n}": mid for n, mid in enumerate(some)}))
+    return found
+
+
+@functools.cache
+def _receipt(status: MessageStatus, mids: int) -> Prepared:
+    """A receipt moving the person's Page messages to `status`: those it can still move
+    (a long conversation's history is not read), sent before the watermark by Meta's clock
+    (their echo's time) or named among `mids` mids."""
+    person = (
+        select(conversations.c.id)
+        .join(contacts, contacts.c.id == conversations.c.contact_id)
+        .where(
+            and_(
+                contacts.c.channel_id == bindparam("channel_id"),
+                contacts.c.psid == bindparam("psid"),
+            )
         )
+        .scalar_subquery()
     )
-    write = (
+    covered = messages.c.meta_timestamp <= bindparam("watermark", type_=BigInteger)
+    if mids:
+        named = [bindparam(f"mid_{n}", type_=String) for n in range(mids)]
+        covered = or_(covered, messages.c.mid.in_(named))
+    return Prepared(
         update(messages)
-        .where(messages.c.id == bindparam("message_id"))
-        .values({"status": bindparam("new_status"), stamp: bindparam("now")})
+        .where(
+            and_(
+                messages.c.conversation_id == person,
+                messages.c.direction == "outbound",
+                messages.c.status.in_([s.value for s in MessageStatus if can_advance(s, status)]),
+                covered,
+            )
+        )
+        .values({"status": status.value, _RECEIPT_STAMPS[status]: bindparam("now", type_=Double)})
+        .returning(messages.c.id, messages.c.conversation_id)
     )
-    return Prepared(read), Prepared(write)
-
-
-_RECEIPTS = {
-    MessageStatus.DELIVERED: _receipt_statements(MessageStatus.DELIVERED, "delivered_at"),
-    MessageStatus.READ: _receipt_statements(MessageStatus.READ, "read_at"),
-}
-"""Built once: every delivery and read receipt runs them."""
 
 
 async def react(conn: AsyncConnection, channel_id: int, mid: str, emoji: str | None) -> bool:

@@ -102,6 +102,15 @@ def event_job(
             # Our own send, filed under its mid by the send job, or a redelivered echo: only
             # Meta's time to keep (read receipts go by it). Most echoes end here.
             return
+        if isinstance(event, DeliveryEvent | ReadEvent):
+            if isinstance(event, DeliveryEvent):
+                status, mids = MessageStatus.DELIVERED, event.mids
+            else:
+                status, mids = MessageStatus.READ, ()
+            await store.mark_outbound(
+                conn, channel.id, event.psid, event.watermark, status, now, mids
+            )
+            return
         thread = await store.thread_for(conn, channel.id, event.psid, now)
         if isinstance(event, MessageEvent | PostbackEvent):
             message_id = await _inbound(conn, thread, event, now)
@@ -117,12 +126,6 @@ def event_job(
             message_id = await _echo(conn, thread, event, our_app_id, now)
             if message_id is not None and enriching:
                 await enrich.queue_media(conn, message_id, _attachments(event), now)
-        elif isinstance(event, DeliveryEvent):
-            await store.mark_outbound(
-                conn, thread, event.watermark, MessageStatus.DELIVERED, now, event.mids
-            )
-        elif isinstance(event, ReadEvent):
-            await store.mark_outbound(conn, thread, event.watermark, MessageStatus.READ, now)
         elif isinstance(event, ReactionEvent):
             await store.react(
                 conn, channel.id, event.mid, event.emoji if event.action == "react" else None
