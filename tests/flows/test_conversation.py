@@ -6,9 +6,14 @@ and the handler goes silent."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -26,9 +31,10 @@ from frontdesk.core import (
 from frontdesk.emulator import PAGE_INBOX_APP_ID, psid_for
 from frontdesk.handlers import InboxHandler
 from frontdesk.store.tables import jobs
+from frontdesk.web.webhook import WEBHOOK_PATH
 from frontdesk.workers import sending
 
-from .harness import ADMIN, APP_ID, CHLOE, HOUR, JOAO, NOW, PAGE, Desk, connected
+from .harness import ADMIN, APP_ID, APP_SECRET, CHLOE, HOUR, JOAO, NOW, PAGE, Desk, connected
 
 pytestmark = pytest.mark.db
 
@@ -321,6 +327,55 @@ async def test_one_webhook_with_several_events_of_a_person_files_them_in_one_job
         ("page_inbox", "Morgan here, I'll take it from here."),
         ("contact", "second"),
     ]
+
+
+async def test_an_event_that_keeps_failing_is_split_off_and_its_neighbours_are_filed(
+    bot_desk: Desk, parrot: Parrot
+) -> None:
+    desk = bot_desk
+    await desk.say("hello")
+    psid = psid_for(PAGE, JOAO)
+    at = int(desk.clock.now() * 1000)
+
+    def item(**event: Any) -> dict[str, Any]:
+        return {"sender": {"id": psid}, "recipient": {"id": PAGE}, "timestamp": at, **event}
+
+    # A receipt no database column can hold (Meta's watermark past 64 bits) between two
+    # messages of the same person, in one POST: one job for the three.
+    poison = item(delivery={"watermark": 2**63})
+    body = json.dumps(
+        {
+            "object": "page",
+            "entry": [
+                {
+                    "id": PAGE,
+                    "time": at,
+                    "messaging": [
+                        item(message={"mid": "m_first", "text": "first"}),
+                        poison,
+                        item(message={"mid": "m_second", "text": "second"}),
+                    ],
+                }
+            ],
+        }
+    ).encode()
+    digest = hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=desk.app), base_url="http://frontdesk.test"
+    ) as client:
+        answer = await client.post(
+            WEBHOOK_PATH, content=body, headers={"x-hub-signature-256": f"sha256={digest}"}
+        )
+    assert answer.status_code == 200
+    await desk.settle()
+
+    assert [turn.event.text for turn in parrot.turns] == ["hello", "first", "second"]
+    async with desk.engine.connect() as conn:
+        rows = (await conn.execute(select(jobs.c.state, jobs.c.payload, jobs.c.last_error))).all()
+    dead = [(payload, error) for state, payload, error in rows if state == "dead"]
+    assert [payload["events"] for payload, _ in dead] == [[{"event": poison, "standby": False}]]
+    assert dead[0][1]  # with the error that kept it apart
+    assert all(state in ("done", "dead") for state, _, _ in rows)
 
 
 async def test_typing_human_asks_for_a_person_and_silences_the_handler(

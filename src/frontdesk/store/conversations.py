@@ -503,9 +503,9 @@ def _padded(mids: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
 
 @functools.cache
 def _receipt(status: MessageStatus, mids: int) -> Prepared:
-    """A receipt moving the person's Page messages to `status`: those it can still move
-    (a long conversation's history is not read), sent before the watermark by Meta's clock
-    (their echo's time) or named among `mids` mids."""
+    """A receipt moving the person's Page messages to `status`: those it can still move, sent
+    before the watermark by Meta's clock (their echo's time) or named among `mids` mids. The
+    database picks them: no row comes back but those it moved."""
     person = (
         select(conversations.c.id)
         .join(contacts, contacts.c.id == conversations.c.contact_id)

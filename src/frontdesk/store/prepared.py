@@ -58,13 +58,12 @@ class _Compiled:
     types: tuple[Any, ...]
     """Each result column's type, for its processing."""
     results: list[Processor] | None = field(default=None)
+    """Each result column's processing, known once the driver first described the columns."""
     arguments: Callable[[Mapping[str, Any]], Any] = field(init=False, repr=False)
     """The driver's parameters from the values by name, processed (`_arguments`)."""
 
     def __post_init__(self) -> None:
         self.arguments = _arguments(self.names, self.processors, positional=self.positional)
-
-    """Each result column's processing, known once the driver first described the columns."""
 
 
 class Prepared:

@@ -43,6 +43,7 @@ from . import (
     handing,
     notices,
     presence,
+    queue,
     referrals,
     sending,
     snoozing,
@@ -85,23 +86,51 @@ def event_job(
 
     async def process_event(conn: AsyncConnection, job: Job, now: float) -> None:
         page_id = str(job.payload["page_id"])
+        events = _stored_events(job.payload)
+        # A job of several events that failed before: each event on a savepoint, and one that
+        # fails again is split off as a dead job of its own (with its error), so it no longer
+        # costs the rest of its conversation's events their filing.
+        careful = job.attempts > 0 and len(events) > 1
         channel = await store.channel_for_page(conn, page_id)
-        if channel is None:
-            return  # the Page was removed meanwhile: nothing to file
-        for raw, standby in _stored_events(job.payload):
-            await file_event(conn, channel, read_stored(page_id, raw, standby), now)
+        took_turn = False
+        for raw, standby in events:
+            if took_turn:
+                # The turn may have flagged the channel, or cleared its flag (`unanswered`).
+                channel = await store.channel_for_page(conn, page_id)
+            if channel is None:
+                return  # the Page was removed meanwhile: nothing to file
+            event = read_stored(page_id, raw, standby)
+            if not careful:
+                took_turn = await file_event(conn, channel, event, now)
+            else:
+                try:
+                    async with conn.begin_nested():
+                        took_turn = await file_event(conn, channel, event, now)
+                except Exception as err:
+                    log.exception("event job %s: an event failed again, kept apart", job.id)
+                    await queue.bury(
+                        conn,
+                        "event",
+                        {"page_id": page_id, "events": [{"event": raw, "standby": standby}]},
+                        key=job.key,
+                        error=f"{type(err).__name__}: {err}",
+                        attempts=job.attempts,
+                        now=now,
+                    )
+                    took_turn = False
 
     async def file_event(
         conn: AsyncConnection, channel: store.Channel, event: Event, now: float
-    ) -> None:
+    ) -> bool:
+        """File one event; whether a customer's message got to its handler's turn."""
         if event.psid is None:
-            return  # the event names no person: nothing to file
+            return False  # the event names no person: nothing to file
         if isinstance(event, EchoEvent) and await outbox.note_echo_time(
             conn, channel.id, event.mid, event.timestamp
         ):
             # Our own send, filed under its mid by the send job, or a redelivered echo: only
             # Meta's time to keep (read receipts go by it). Most echoes end here.
-            return
+            return False
         if isinstance(event, DeliveryEvent | ReadEvent):
             if isinstance(event, DeliveryEvent):
                 status, mids = MessageStatus.DELIVERED, event.mids
@@ -110,7 +139,7 @@ def event_job(
             await store.mark_outbound(
                 conn, channel.id, event.psid, event.watermark, status, now, mids
             )
-            return
+            return False
         thread = await store.thread_for(conn, channel.id, event.psid, now)
         if isinstance(event, MessageEvent | PostbackEvent):
             message_id = await _inbound(conn, thread, event, now)
@@ -121,7 +150,7 @@ def event_job(
                         await enrich.queue_media(conn, message_id, _attachments(event), now)
                 if event.referral is not None:
                     await referrals.record(conn, thread, event.referral, now)
-                await _converse(conn, channel, thread, event, message_id, handlers, now)
+                return await _converse(conn, channel, thread, event, message_id, handlers, now)
         elif isinstance(event, EchoEvent):
             message_id = await _echo(conn, thread, event, our_app_id, now)
             if message_id is not None and enriching:
@@ -138,6 +167,7 @@ def event_job(
             # An m.me link or an ad into an existing conversation opens the 24-hour window
             # again (digest §6), though the customer wrote nothing.
             await store.touch_contact(conn, thread.contact_id, event.timestamp / 1000)
+        return False
 
     return process_event
 
@@ -185,21 +215,23 @@ async def _converse(
     message_id: int,
     handlers: Mapping[LinkKind, Handler],
     now: float,
-) -> None:
+) -> bool:
     """A customer's new message: whether they ask for a person, then the handler's turn (only
-    while it holds the conversation), its replies into the outbox and its handoff request."""
+    while it holds the conversation), its replies into the outbox and its handoff request.
+    Whether the handler took its turn."""
     state = await store.handoff_of(conn, thread.conversation_id)
     said = _asks_for_human(event, channel.human_words)
     if said is not None:
         state = await _hand_off(conn, thread, state, CustomerAskedHuman(said), now)
     if not handler_may_answer(state):
-        return  # a person is awaited or holds the conversation: the handler is not even called
+        return False  # a person is awaited or holds the conversation: the handler is not called
     handler = turns.handler_for(turns.link_of(channel.link), handlers)
     if handler is None or not answers(handler):
-        return
+        return False
     await turns.take_turn(
         conn, channel, thread, handler, _neutral(event), state, now, before=message_id
     )
+    return True
 
 
 async def _echo(

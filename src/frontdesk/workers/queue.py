@@ -382,6 +382,33 @@ async def fail(
     return "dead" if dead else "ready"
 
 
+async def bury(
+    conn: AsyncConnection,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    key: str | None,
+    error: str,
+    attempts: int,
+    now: float,
+) -> None:
+    """A dead job of its own for work split off a job that goes on without it (one event of
+    several that keeps failing): kept, like any dead letter, and blocking nothing."""
+    await conn.execute(
+        insert(jobs).values(
+            kind=kind,
+            key=key,
+            payload=payload,
+            state="dead",
+            attempts=attempts,
+            run_at=now,
+            created_at=now,
+            finished_at=now,
+            last_error=error[:2000],
+        )
+    )
+
+
 async def depth(conn: AsyncConnection) -> dict[str, int]:
     """Jobs per state, for /metrics."""
     rows = await conn.execute(select(jobs.c.state, func.count()).group_by(jobs.c.state))
