@@ -6,14 +6,9 @@ and the handler goes silent."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,10 +26,9 @@ from frontdesk.core import (
 from frontdesk.emulator import PAGE_INBOX_APP_ID, psid_for
 from frontdesk.handlers import InboxHandler
 from frontdesk.store.tables import jobs
-from frontdesk.web.webhook import WEBHOOK_PATH
 from frontdesk.workers import sending
 
-from .harness import ADMIN, APP_ID, APP_SECRET, CHLOE, HOUR, JOAO, NOW, PAGE, Desk, connected
+from .harness import ADMIN, APP_ID, CHLOE, HOUR, JOAO, NOW, PAGE, Desk, connected
 
 pytestmark = pytest.mark.db
 
@@ -329,53 +323,75 @@ async def test_one_webhook_with_several_events_of_a_person_files_them_in_one_job
     ]
 
 
+class Fragile(Parrot):
+    """A handler that crashes on "crash" (no answer this time) and parrots anything else."""
+
+    async def handle(self, turn: Turn) -> Outcome:
+        if turn.event.text == "crash":
+            raise RuntimeError("the handler crashed")
+        return await super().handle(turn)
+
+
+@pytest.mark.parametrize(
+    ("texts", "status"), [(("crash", "fine"), "active"), (("fine", "crash"), "bot_failing")]
+)
+async def test_the_last_turn_of_a_job_of_several_messages_decides_the_channels_flag(
+    database_url: str, engine: AsyncEngine, tmp_path: Path, texts: tuple[str, str], status: str
+) -> None:
+    handlers = {LinkKind.RULES: Fragile(), LinkKind.INBOX: InboxHandler()}
+    async with connected(
+        database_url, engine, tmp_path, handlers=handlers, link=LinkKind.RULES
+    ) as desk:
+        await desk.say("hello")
+        settings = {"webhooks": {"batch_size": 10}}
+        assert (await desk.meta.patch("/_emulator/settings", json=settings)).status_code == 200
+        for text in texts:  # one POST, one job: the second turn sees what the first did
+            await desk.act("message", text=text)
+        await desk.settle()
+        assert (await desk.channel())["status"] == status
+
+
+REFUSE_BOOM = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_boom BEFORE INSERT ON messages WHEN NEW.text = 'boom' "
+        "BEGIN SELECT RAISE(ABORT, 'the database refuses boom'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_boom() RETURNS trigger AS $$ BEGIN IF NEW.text = 'boom' THEN "
+        "RAISE EXCEPTION 'the database refuses boom'; END IF; RETURN NEW; END $$ "
+        "LANGUAGE plpgsql",
+        "CREATE TRIGGER refuse_boom BEFORE INSERT ON messages FOR EACH ROW "
+        "EXECUTE FUNCTION refuse_boom()",
+    ],
+}
+"""A database that refuses to file one message, whatever the code does about it."""
+
+
 async def test_an_event_that_keeps_failing_is_split_off_and_its_neighbours_are_filed(
     bot_desk: Desk, parrot: Parrot
 ) -> None:
     desk = bot_desk
     await desk.say("hello")
-    psid = psid_for(PAGE, JOAO)
-    at = int(desk.clock.now() * 1000)
-
-    def item(**event: Any) -> dict[str, Any]:
-        return {"sender": {"id": psid}, "recipient": {"id": PAGE}, "timestamp": at, **event}
-
-    # A receipt no database column can hold (Meta's watermark past 64 bits) between two
-    # messages of the same person, in one POST: one job for the three.
-    poison = item(delivery={"watermark": 2**63})
-    body = json.dumps(
-        {
-            "object": "page",
-            "entry": [
-                {
-                    "id": PAGE,
-                    "time": at,
-                    "messaging": [
-                        item(message={"mid": "m_first", "text": "first"}),
-                        poison,
-                        item(message={"mid": "m_second", "text": "second"}),
-                    ],
-                }
-            ],
-        }
-    ).encode()
-    digest = hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=desk.app), base_url="http://frontdesk.test"
-    ) as client:
-        answer = await client.post(
-            WEBHOOK_PATH, content=body, headers={"x-hub-signature-256": f"sha256={digest}"}
-        )
-    assert answer.status_code == 200
+    async with desk.engine.begin() as conn:
+        for statement in REFUSE_BOOM[desk.engine.dialect.name]:
+            await conn.exec_driver_sql(statement)
+    # Three messages of one person in one POST, so in one job: the middle one never files.
+    settings = {"webhooks": {"batch_size": 10}}
+    assert (await desk.meta.patch("/_emulator/settings", json=settings)).status_code == 200
+    for text in ("first", "boom", "second"):
+        await desk.act("message", text=text)
     await desk.settle()
 
     assert [turn.event.text for turn in parrot.turns] == ["hello", "first", "second"]
     async with desk.engine.connect() as conn:
         rows = (await conn.execute(select(jobs.c.state, jobs.c.payload, jobs.c.last_error))).all()
-    dead = [(payload, error) for state, payload, error in rows if state == "dead"]
-    assert [payload["events"] for payload, _ in dead] == [[{"event": poison, "standby": False}]]
-    assert dead[0][1]  # with the error that kept it apart
     assert all(state in ("done", "dead") for state, _, _ in rows)
+    [(payload, error)] = [(payload, error) for state, payload, error in rows if state == "dead"]
+    [kept] = payload["events"]
+    assert kept["event"]["message"]["text"] == "boom"
+    assert isinstance(kept["body_id"], int)  # still names the body it came in
+    assert "the database refuses boom" in error
+    assert "boom" not in [m["text"] for m in await desk.messages()]
 
 
 async def test_typing_human_asks_for_a_person_and_silences_the_handler(

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from frontdesk.messenger import (
     Event,
     MalformedPayload,
+    ReadEvent,
     UnknownEvent,
     conversation_key,
     dedupe_key,
@@ -291,3 +292,31 @@ def test_a_mutated_stored_event_reads_as_parse_reads_it(data: st.DataObject) -> 
         key = data.draw(st.sampled_from(sorted(item)))
         item[key] = data.draw(json_values)
     same_reading(item, standby)
+
+
+@pytest.mark.parametrize("big", [2**63, -(2**63) - 1, 10**40])
+def test_an_integer_no_database_can_hold_makes_the_event_unknown(big: int) -> None:
+    person = {"sender": {"id": "7301"}, "recipient": {"id": "9001"}}
+    items = [
+        {**person, "timestamp": big, "message": {"mid": "m.1", "text": "hi"}},
+        {**person, "timestamp": 1, "delivery": {"mids": ["m.1"], "watermark": big}},
+        {**person, "timestamp": 1, "read": {"watermark": big}},
+        {**person, "timestamp": 1, "message_edit": {"mid": "m.1", "text": "x", "num_edit": big}},
+    ]
+    for item in items:
+        body = {"object": "page", "entry": [{"id": "9001", "time": 1, "messaging": [item]}]}
+        [event] = parse(body).events
+        assert isinstance(event, UnknownEvent), item
+        assert "out of range" in (event.reason or ""), event.reason
+        assert read_stored("9001", item) == event
+    # The entry's time stands in for an item's missing one only when it could be stored.
+    item = {**person, "delivery": {"watermark": 5}}
+    body = {"object": "page", "entry": [{"id": "9001", "time": big, "messaging": [item]}]}
+    [event] = parse(body).events
+    assert isinstance(event, UnknownEvent)
+    assert "timestamp" in (event.reason or "")
+    # At the edges, a value that fits is read.
+    fits = {**person, "timestamp": 2**63 - 1, "read": {"watermark": -(2**63)}}
+    [event] = parse({"object": "page", "entry": [{"id": "9001", "messaging": [fits]}]}).events
+    assert isinstance(event, ReadEvent)
+    assert (event.timestamp, event.watermark) == (2**63 - 1, -(2**63))

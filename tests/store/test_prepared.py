@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from frontdesk.store import conversations as conversations_store
-from frontdesk.store.prepared import Prepared
+from frontdesk.store.prepared import Prepared, padded
 from frontdesk.store.tables import channels, contacts, conversations, messages
 
 pytestmark = pytest.mark.db
@@ -304,3 +304,11 @@ def test_the_channel_look_up_names_the_partial_indexs_condition() -> None:
     sql = conversations_store._CHANNEL_FOR_PAGE.compiled(sqlite.dialect()).sql  # noqa: SLF001
     # The condition of `uq_channels_live_page_id`, as the index has it.
     assert "channels.status != 'removed'" in sql
+
+
+def test_padded_lists_come_in_powers_of_two_and_keep_every_value_in_order() -> None:
+    assert list(padded([], 4)) == []
+    assert list(padded([7], 4)) == [[7]]
+    assert list(padded([1, 2, 3], 4)) == [[1, 2, 3, 3]]
+    assert list(padded([1, 2, 3, 4, 5], 4)) == [[1, 2, 3, 4], [5]]
+    assert list(padded(list(range(11)), 8)) == [list(range(8)), [8, 9, 10, 10]]

@@ -350,7 +350,7 @@ def _entry(
     except Malformed as err:
         problem = str(err)
     time = value.get("time")
-    entry = Entry(page_id, problem, time if type(time) is int else None)
+    entry = Entry(page_id, problem, time if type(time) is int and time in read.INT64 else None)
     channels = [c for c in ("messaging", "standby", "changes") if c in value]
     if not channels:
         yield other(

@@ -60,9 +60,16 @@ def opt_scalar(value: Any, where: str) -> str | None:
     return opt_text(value, where)
 
 
+INT64 = range(-(2**63), 2**63)
+"""The integers a webhook's times and counts may take: what a database's BIGINT holds (JSON
+numbers have no limit, and a larger one could be stored nowhere)."""
+
+
 def integer(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise Malformed(f"{where} is missing or not an integer")
+    if value not in INT64:
+        raise Malformed(f"{where} is out of range (more than 64 bits)")
     return value
 
 

@@ -36,7 +36,7 @@ from frontdesk.core.models import (
 
 from . import changes
 from .channels import REMOVED
-from .prepared import Prepared
+from .prepared import Prepared, padded
 from .tables import channels, contacts, conversations, handoff_settings, messages
 
 
@@ -465,14 +465,11 @@ async def mark_outbound(
     if status not in _RECEIPT_STAMPS:
         raise ValueError(f"receipts move messages to delivered or read, not {status}")
     changed = 0
-    for size, named in _padded(mids):
-        moved = await _receipt(status, size).all(
-            conn,
-            channel_id=channel_id,
-            psid=psid,
-            watermark=watermark_ms,
-            now=now,
-            **named,
+    # None named: one statement by the watermark alone.
+    for some in list(padded(mids, MIDS_MOST)) or [[]]:
+        named = {f"mid_{n}": mid for n, mid in enumerate(some)}
+        moved = await _receipt(status, len(some)).all(
+            conn, channel_id=channel_id, psid=psid, watermark=watermark_ms, now=now, **named
         )
         for row in moved:
             await changes.note(
@@ -485,20 +482,6 @@ async def mark_outbound(
 MIDS_MOST = 64
 """Mids one receipt statement names; a longer list takes a statement per MIDS_MOST."""
 _RECEIPT_STAMPS = {MessageStatus.DELIVERED: "delivered_at", MessageStatus.READ: "read_at"}
-
-
-def _padded(mids: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
-    """The mids, MIDS_MOST at a time, each list padded with its last mid up to a power of two
-    (a statement per size, not per length); none: one statement by the watermark alone."""
-    if not mids:
-        return [(0, {})]
-    found = []
-    for start in range(0, len(mids), MIDS_MOST):
-        some = list(mids[start : start + MIDS_MOST])
-        size = 1 << (len(some) - 1).bit_length()
-        some += [some[-1]] * (size - len(some))
-        found.append((size, {f"mid_{n}": mid for n, mid in enumerate(some)}))
-    return found
 
 
 @functools.cache

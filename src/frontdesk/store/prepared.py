@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import operator
 from collections import namedtuple
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Insert, Integer, Numeric, String, exc
 from sqlalchemy.engine import Dialect
@@ -37,6 +37,7 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.expression import ClauseElement
 
 Processor = Callable[[Any], Any] | None
+T = TypeVar("T")
 
 
 @dataclass
@@ -187,6 +188,17 @@ def _arguments(
     return lambda values: {
         name: values[name] if process is None else process(values[name]) for name, process in pairs
     }
+
+
+def padded(values: Sequence[T], most: int) -> Iterator[list[T]]:
+    """`values`, `most` at a time, each list padded with its last value up to a power of two,
+    for a statement whose IN list is written in it: one statement per size rather than per
+    length (compiling one, and SQLite's cache of 128 statements, could not keep up with every
+    length). A value repeated in an IN list changes nothing."""
+    for start in range(0, len(values), most):
+        some = list(values[start : start + most])
+        some += [some[-1]] * ((1 << (len(some) - 1).bit_length()) - len(some))
+        yield some
 
 
 _WRITTEN = (str, int, float)

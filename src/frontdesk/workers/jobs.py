@@ -71,12 +71,11 @@ def _attachments(event: MessageEvent | EchoEvent) -> list[dict[str, Any]]:
     return out
 
 
-def _stored_events(payload: Mapping[str, Any]) -> list[tuple[Any, bool]]:
-    """(raw event, standby) of each event a job holds, in order: several of one conversation,
-    or one alone, as jobs queued before they were grouped (`store.intake`) hold it."""
-    if "events" in payload:
-        return [(item["event"], bool(item.get("standby"))) for item in payload["events"]]
-    return [(payload["event"], bool(payload.get("standby")))]
+def _stored_events(payload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The events a job holds (`event`, `standby`, `body_id`), in order: several of one
+    conversation, or one alone, as jobs queued before they were grouped (`store.intake`)."""
+    held: list[Mapping[str, Any]] = payload.get("events", [payload])
+    return held
 
 
 def event_job(
@@ -86,38 +85,29 @@ def event_job(
 
     async def process_event(conn: AsyncConnection, job: Job, now: float) -> None:
         page_id = str(job.payload["page_id"])
-        events = _stored_events(job.payload)
+        stored = _stored_events(job.payload)
         # A job of several events that failed before: each event on a savepoint, and one that
-        # fails again is split off as a dead job of its own (with its error), so it no longer
-        # costs the rest of its conversation's events their filing.
-        careful = job.attempts > 0 and len(events) > 1
+        # fails again is split off (`_apart`), so it no longer costs its conversation's other
+        # events their filing.
+        careful = job.attempts > 0 and len(stored) > 1
         channel = await store.channel_for_page(conn, page_id)
         took_turn = False
-        for raw, standby in events:
+        for item in stored:
             if took_turn:
                 # The turn may have flagged the channel, or cleared its flag (`unanswered`).
                 channel = await store.channel_for_page(conn, page_id)
             if channel is None:
                 return  # the Page was removed meanwhile: nothing to file
-            event = read_stored(page_id, raw, standby)
+            event = read_stored(page_id, item["event"], bool(item.get("standby")))
             if not careful:
                 took_turn = await file_event(conn, channel, event, now)
-            else:
-                try:
-                    async with conn.begin_nested():
-                        took_turn = await file_event(conn, channel, event, now)
-                except Exception as err:
-                    log.exception("event job %s: an event failed again, kept apart", job.id)
-                    await queue.bury(
-                        conn,
-                        "event",
-                        {"page_id": page_id, "events": [{"event": raw, "standby": standby}]},
-                        key=job.key,
-                        error=f"{type(err).__name__}: {err}",
-                        attempts=job.attempts,
-                        now=now,
-                    )
-                    took_turn = False
+                continue
+            try:
+                async with conn.begin_nested():
+                    took_turn = await file_event(conn, channel, event, now)
+            except Exception as err:
+                await _apart(conn, job, item, err, now)
+                took_turn = False
 
     async def file_event(
         conn: AsyncConnection, channel: store.Channel, event: Event, now: float
@@ -170,6 +160,22 @@ def event_job(
         return False
 
     return process_event
+
+
+async def _apart(
+    conn: AsyncConnection, job: Job, item: Mapping[str, Any], err: Exception, now: float
+) -> None:
+    """One event of `job` failed again on its own: a dead job of its own, with its error."""
+    log.exception("event job %s: one of its events failed again and is kept apart", job.id)
+    await queue.bury(
+        conn,
+        "event",
+        {"page_id": job.payload["page_id"], "events": [dict(item)]},
+        key=job.key,
+        error=f"{type(err).__name__}: {err}",
+        attempts=job.attempts,
+        now=now,
+    )
 
 
 async def _inbound(

@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from frontdesk.store.prepared import Prepared
+from frontdesk.store.prepared import Prepared, padded
 from frontdesk.store.tables import jobs, unfinished
 
 DEFAULT_LEASE = 60.0
@@ -251,15 +251,10 @@ def _of_ids(count: int) -> ColumnElement[bool]:
 
 
 def _sized(held: list[Job]) -> Iterator[tuple[int, dict[str, int]]]:
-    """The ids of `held`, IDS_MOST at a time, each list padded with its last id up to a power
-    of two: seven statements for every size of batch, rather than one per size, which
-    compiling (~1 ms) and SQLite's cache of statements (128) could not keep up with once
-    a batch recorded hundreds of answers. A repeated id changes nothing."""
-    for start in range(0, len(held), IDS_MOST):
-        ids = [job.id for job in held[start : start + IDS_MOST]]
-        size = 1 << (len(ids) - 1).bit_length()
-        ids += [ids[-1]] * (size - len(ids))
-        yield size, {f"id_{n}": job_id for n, job_id in enumerate(ids)}
+    """The ids of `held`, IDS_MOST at a time and padded (`prepared.padded`): seven statements
+    for every size of batch, once batches recorded hundreds of answers."""
+    for ids in padded([job.id for job in held], IDS_MOST):
+        yield len(ids), {f"id_{n}": job_id for n, job_id in enumerate(ids)}
 
 
 _AT = bindparam("at", type_=Double)
