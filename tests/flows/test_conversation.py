@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from frontdesk.core import (
@@ -26,7 +26,7 @@ from frontdesk.core import (
 from frontdesk.emulator import PAGE_INBOX_APP_ID, psid_for
 from frontdesk.handlers import InboxHandler
 from frontdesk.store.tables import jobs
-from frontdesk.workers import sending
+from frontdesk.workers import queue, sending
 
 from .harness import ADMIN, APP_ID, CHLOE, HOUR, JOAO, NOW, PAGE, Desk, connected
 
@@ -309,7 +309,19 @@ async def test_one_webhook_with_several_events_of_a_person_files_them_in_one_job
     assert [[item["event"]["message"].get("text") for item in p["events"]] for (p,) in queued] == [
         ["first", "Morgan here, I'll take it from here.", "second"]
     ]
-    await desk.settle()
+    statements: list[str] = []
+
+    def heard(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        statements.append(statement)
+
+    event.listen(desk.engine.sync_engine, "before_cursor_execute", heard)
+    try:
+        await desk.settle()
+    finally:
+        event.remove(desk.engine.sync_engine, "before_cursor_execute", heard)
+    assert statements  # the listener heard the job's statements...
+    # ...and none was a savepoint: those are for a job that failed before (`_apart`).
+    assert not [s for s in statements if s.upper().startswith("SAVEPOINT")]
 
     # "first" was answered before the Page Inbox reply; "second" came while Morgan had it.
     assert [turn.event.text for turn in parrot.turns] == ["hello", "first"]
@@ -381,8 +393,18 @@ async def test_an_event_that_keeps_failing_is_split_off_and_its_neighbours_are_f
     for text in ("first", "boom", "second"):
         await desk.act("message", text=text)
     await desk.settle()
+    # The job failed as a whole (in its batch, then alone) and waits for its retry, which runs
+    # each event on a savepoint.
+    assert [m["text"] for m in await desk.messages()] == ["hello", "You said: hello"]
+    await desk.advance(2 * queue.BASE_DELAY)
+    await desk.settle()
 
-    assert [turn.event.text for turn in parrot.turns] == ["hello", "first", "second"]
+    # The handler saw "first" on every run; each run before the last was rolled back.
+    assert [turn.event.text for turn in parrot.turns] == ["hello", *["first"] * 3, "second"]
+    filed = [m["text"] for m in await desk.messages()]
+    answers = ["You said: hello", "You said: first", "You said: second"]
+    assert filed == ["hello", answers[0], "first", answers[1], "second", answers[2]]
+    assert [m["text"] for m in await desk.on_meta()] == answers  # each sent once
     async with desk.engine.connect() as conn:
         rows = (await conn.execute(select(jobs.c.state, jobs.c.payload, jobs.c.last_error))).all()
     assert all(state in ("done", "dead") for state, _, _ in rows)
