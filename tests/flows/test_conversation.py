@@ -335,6 +335,31 @@ async def test_one_webhook_with_several_events_of_a_person_files_them_in_one_job
     ]
 
 
+@pytest.mark.parametrize(
+    ("link", "lines"), [(LinkKind.RULES, 1), (LinkKind.AI, 5)], ids=["rules", "ai"]
+)
+async def test_a_turn_gets_as_much_history_as_its_link_uses(
+    database_url: str,
+    engine: AsyncEngine,
+    tmp_path: Path,
+    parrot: Parrot,
+    link: LinkKind,
+    lines: int,
+) -> None:
+    handlers = {link: parrot, LinkKind.INBOX: InboxHandler()}
+    async with connected(database_url, engine, tmp_path, handlers=handlers, link=link) as desk:
+        for text in ("one", "two", "three"):
+            await desk.say(text)
+    said = [
+        (Author.CONTACT, "one"),
+        (link.author, "You said: one"),
+        (Author.CONTACT, "two"),
+        (link.author, "You said: two"),
+    ]
+    assert [tuple(line) for line in parrot.turns[-1].history] == said[-lines:]
+    assert parrot.turns[0].history == ()  # the first message: nothing before it
+
+
 class Fragile(Parrot):
     """A handler that crashes on "crash" (no answer this time) and parrots anything else."""
 

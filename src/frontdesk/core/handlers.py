@@ -114,7 +114,8 @@ class Resumed:
 class Turn:
     """Everything a handler gets for one inbound event. Ids are opaque strings to core.
 
-    `history` is the recent conversation before this event, oldest first; `now` (aware) is the
+    `history` is the recent conversation before this event, oldest first, as many lines as the
+    link uses (the rule bot gets one: it asks only whether there is any); `now` (aware) is the
     time to use instead of reading a clock. `memory` is loaded by the caller for links that
     use it (else empty); `bot` is the channel's bot (current version) on a `rules` channel that
     has one; `resumed` is set when this turn continues a `Later` (then `event.kind` is RESUME).

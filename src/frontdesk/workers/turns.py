@@ -58,7 +58,10 @@ log = logging.getLogger("frontdesk.turns")
 RESUME = "resume"
 TYPING = "typing"
 HISTORY = 20
-"""Earlier messages a handler gets with each turn."""
+"""Earlier messages a handler gets with each turn..."""
+HISTORY_OF = {LinkKind.RULES: 1}
+"""...but those that use fewer: the rule bot only asks whether there was an earlier message
+(Get Started and welcome rules answer a conversation's first)."""
 REMEMBERING = frozenset({LinkKind.RULES})
 """Links whose turns get the conversation's memory (loading it costs a query)."""
 _COMPILED: OrderedDict[str, Bot] = OrderedDict()
@@ -115,7 +118,8 @@ async def take_turn(
     memory = NO_MEMORY
     if link in REMEMBERING:
         memory = await remembered.load(conn, thread.conversation_id, thread.contact_id)
-    history = await store.history(conn, thread.conversation_id, before, HISTORY)
+    lines = HISTORY_OF.get(link, HISTORY)
+    history = await store.history(conn, thread.conversation_id, before, lines)
     bot = None
     if link is LinkKind.RULES:
         try:
