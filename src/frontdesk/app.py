@@ -23,7 +23,7 @@ from .messenger import GraphClient, SendClient, app_token
 from .settings import DEFAULT_GRAPH_URL, Settings
 from .store import changes
 from .store.changes import Hub
-from .store.db import create_engine
+from .store.db import checkpointer, create_engine
 from .store.media import MediaStore
 from .store.meta_apps import MetaApp
 from .store.passwords import Passwords
@@ -182,7 +182,12 @@ def create_app(
     its own and closes it on shutdown. `passwords` hashes console passwords (argon2id with
     its defaults unless given).
     """
-    engine = engine or create_engine(settings.database_url)
+    checkpoints = None
+    if engine is None:
+        # The app's own engine checkpoints SQLite from a thread (`store.checkpoints`); one
+        # given (tests) keeps SQLite's own checkpoints.
+        engine = create_engine(settings.database_url, checkpoint_thread=True)
+        checkpoints = checkpointer(engine)
     owned_http = http is None
     http = http or httpx.AsyncClient(timeout=SEND_TIMEOUT)
     intake = Intake(
@@ -221,6 +226,8 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # Live updates first: the worker's changes reach open inbox pages from its first job.
+        if checkpoints is not None:
+            checkpoints.start()
         async with changes.feed(engine, box.hub):
             task = (
                 asyncio.create_task(worker.run(), name="in-process-worker") if with_worker else None
@@ -233,6 +240,8 @@ def create_app(
                     await task
                 if owned_http:
                     await http.aclose()
+                if checkpoints is not None:
+                    await asyncio.to_thread(checkpoints.stop)
                 await engine.dispose()
 
     console = Console(

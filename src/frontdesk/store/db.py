@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from . import inloop_sqlite
+from .checkpoints import GUARD_PAGES, Checkpointer
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -37,24 +38,34 @@ def sync_url(url: str) -> str:
     return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
-def _sqlite_file(url: str) -> str:
-    database = make_url(url).database
-    return database if database else ":memory:"
+def sqlite_file(url: str) -> str | None:
+    """The database file of a SQLite URL; None for PostgreSQL or an in-memory database."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    return parsed.database
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    if (
-        make_url(url).drivername.startswith("sqlite")
-        and ":memory:" not in url
-        and url != "sqlite://"
-    ):
+def checkpointer(engine: AsyncEngine) -> Checkpointer | None:
+    """The thread that checkpoints an engine made with `checkpoint_thread=True`: None unless
+    the engine is a SQLite file's. Start it with the engine's first use, stop it before
+    `dispose()`."""
+    path = sqlite_file(engine.url.render_as_string())
+    return None if path is None else Checkpointer(path)
+
+
+def create_engine(url: str, *, checkpoint_thread: bool = False, **kwargs: Any) -> AsyncEngine:
+    """With `checkpoint_thread`, the engine's SQLite connections leave checkpoints to a
+    `checkpointer(engine)`, up to `checkpoints.GUARD_PAGES` (they need one running)."""
+    path = sqlite_file(url)
+    if path is not None:
         # SQLite has one writer. One connection per process queues transactions in our own
         # event loop, in order, instead of in SQLite's busy handler, which sleeps 1-100 ms
         # between tries and starves the intake (docs/performance.md).
         kwargs.setdefault("pool_size", 1)
         kwargs.setdefault("max_overflow", 0)
     if make_url(url).drivername.startswith("sqlite"):
-        kwargs.setdefault("async_creator", partial(inloop_sqlite.connect, _sqlite_file(url)))
+        kwargs.setdefault("async_creator", partial(inloop_sqlite.connect, path or ":memory:"))
     engine = create_async_engine(async_url(url), **kwargs)
     if engine.dialect.name == "sqlite":
 
@@ -65,6 +76,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cursor = dbapi_connection.cursor()
             for pragma in SQLITE_PRAGMAS:
                 cursor.execute(pragma)
+            if checkpoint_thread:
+                cursor.execute(f"PRAGMA wal_autocheckpoint={GUARD_PAGES}")
             cursor.close()
 
         @event.listens_for(engine.sync_engine, "begin")

@@ -1,0 +1,160 @@
+"""SQLite checkpoints from a thread (`store.checkpoints`): the thread copies the log into the
+database file, the writer's own checkpoints wait for the guard, and the log stays bounded under
+writes whether the thread keeps up or not."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from frontdesk.app import create_app
+from frontdesk.settings import Settings
+from frontdesk.store.checkpoints import GUARD_PAGES, Checkpointer
+from frontdesk.store.db import checkpointer, create_engine, sqlite_file
+
+PAGE = 4096
+BLOB = 1 << 20
+
+
+@pytest.fixture
+async def guarded(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """A SQLite file's engine that leaves checkpoints to a thread (up to the guard)."""
+    engine = create_engine(f"sqlite:///{tmp_path}/wal.db", checkpoint_thread=True)
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB)"))
+    yield engine
+    await engine.dispose()
+
+
+async def write(engine: AsyncEngine, megabytes: int) -> None:
+    """`megabytes` transactions, each adding a MiB (256 pages) to the log."""
+    for _ in range(megabytes):
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("INSERT INTO blobs (data) VALUES (randomblob(:n))"), {"n": BLOB}
+            )
+
+
+def log_size(engine: AsyncEngine) -> int:
+    path = sqlite_file(engine.url.render_as_string())
+    assert path is not None
+    return os.path.getsize(f"{path}-wal")
+
+
+async def until(done: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not done():
+        assert asyncio.get_running_loop().time() < deadline, "the checkpointer did not get there"
+        await asyncio.sleep(0.01)
+
+
+async def test_the_engines_connections_checkpoint_only_at_the_guard(
+    guarded: AsyncEngine, tmp_path: Path
+) -> None:
+    async with guarded.connect() as conn:
+        assert (await conn.execute(text("PRAGMA wal_autocheckpoint"))).scalar() == GUARD_PAGES
+    plain = create_engine(f"sqlite:///{tmp_path}/plain.db")
+    try:
+        async with plain.connect() as conn:
+            assert (await conn.execute(text("PRAGMA wal_autocheckpoint"))).scalar() == 1000
+    finally:
+        await plain.dispose()
+
+
+async def test_the_thread_copies_the_log_into_the_database(guarded: AsyncEngine) -> None:
+    await write(guarded, 8)  # 2,000 pages: over SQLite's 1,000, under the guard
+    checkpoints = checkpointer(guarded)
+    assert checkpoints is not None
+    checkpoints.every = 0.01
+    checkpoints.start()
+    try:
+        await until(lambda: checkpoints.passes >= 1)
+    finally:
+        checkpoints.stop()
+    assert checkpoints.last is not None
+    logged, copied = checkpoints.last
+    assert logged >= 8 * BLOB // PAGE  # nothing copied before the thread's checkpoint...
+    assert copied == logged  # ...and all of it by it
+
+
+@pytest.mark.parametrize("thread", [False, True], ids=["writer alone", "with the thread"])
+async def test_the_log_stays_bounded_under_constant_writes(
+    guarded: AsyncEngine, thread: bool
+) -> None:
+    checkpoints = checkpointer(guarded)
+    assert checkpoints is not None
+    checkpoints.every = 0.01
+    if thread:
+        checkpoints.start()
+    try:
+        await write(guarded, GUARD_PAGES * PAGE // BLOB + 24)  # past the guard
+    finally:
+        checkpoints.stop()
+    # The log starts over once copied; without the guard it would hold every page written.
+    # (The writer's checkpoint may find the thread's under way: it tries again at its next
+    # commit, so the log may pass the guard by a few transactions.)
+    assert log_size(guarded) <= (GUARD_PAGES + 8 * BLOB // PAGE) * (PAGE + 24)
+
+
+def test_no_database_no_thread_and_nothing_created(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = tmp_path / "missing.db"
+    checkpoints = Checkpointer(str(missing), every=0.01)
+    with caplog.at_level(logging.ERROR, "frontdesk.store.checkpoints"):
+        checkpoints.start()
+        checkpoints.stop()
+    assert not missing.exists()
+    assert checkpoints.passes == 0
+    assert "cannot checkpoint" in caplog.text
+
+
+async def test_postgresql_and_memory_have_no_checkpointer() -> None:
+    for url in ("postgresql://postgres@127.0.0.1:5432/test", "sqlite://", "sqlite:///:memory:"):
+        engine = create_engine(url)
+        try:
+            assert checkpointer(engine) is None
+        finally:
+            await engine.dispose()
+
+
+def test_a_checkpointer_runs_once_at_a_time(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="positive"):
+        Checkpointer(str(tmp_path / "x.db"), every=0)
+    checkpoints = Checkpointer(str(tmp_path / "x.db"), every=0.01)
+    checkpoints.start()
+    try:
+        with pytest.raises(RuntimeError, match="already running"):
+            checkpoints.start()
+    finally:
+        checkpoints.stop()
+    checkpoints.stop()  # stopping again is harmless
+
+
+async def test_the_app_checkpoints_its_own_sqlite_engine_while_it_runs(sqlite_url: str) -> None:
+    settings = Settings(
+        data_dir=Path(sqlite_file(sqlite_url) or ".").parent,
+        database_url=sqlite_url,
+        secret_keys=(Fernet.generate_key().decode(),),
+    )
+    app = create_app(settings, run_worker=False)
+
+    def running() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "sqlite-checkpoints"]
+
+    assert running() == []
+    async with app.router.lifespan_context(app):
+        assert len(running()) == 1
+        async with app.state.engine.connect() as conn:
+            limit = (await conn.execute(text("PRAGMA wal_autocheckpoint"))).scalar()
+        assert limit == GUARD_PAGES
+    assert running() == []
