@@ -37,7 +37,7 @@ from frontdesk.core.models import (
 from . import changes
 from .channels import REMOVED
 from .prepared import Prepared, padded
-from .tables import channels, contacts, conversations, handoff_settings, messages
+from .tables import MOVING, channels, contacts, conversations, handoff_settings, messages
 
 
 @dataclass(frozen=True)
@@ -509,6 +509,7 @@ def _receipt(status: MessageStatus, mids: int) -> Prepared:
         .where(
             and_(
                 messages.c.conversation_id == person,
+                messages.c.status.in_(MOVING),  # the index of messages on their way
                 messages.c.direction == "outbound",
                 messages.c.status.in_([s.value for s in MessageStatus if can_advance(s, status)]),
                 covered,

@@ -24,7 +24,7 @@ from . import changes
 from .conversations import preview
 from .prepared import Prepared
 from .secrets import Secrets
-from .tables import channel_hooks, channels, contacts, conversations, messages
+from .tables import MOVING, channel_hooks, channels, contacts, conversations, messages
 
 ACTIVE = "active"
 """A channel that sends."""
@@ -231,6 +231,7 @@ async def add(
 # job's statements here and in `workers.sending`.
 QUEUED = and_(
     messages.c.conversation_id == bindparam("conversation_id"),
+    messages.c.status.in_(MOVING),  # the index of messages on their way, not the history
     messages.c.direction == "outbound",
     messages.c.status == MessageStatus.QUEUED.value,
 )

@@ -317,6 +317,12 @@ PAGE_INBOX = "author = 'page_inbox'"
 UNSENT = "status IN ('queued', 'failed')"
 """The predicates of the messages' partial indexes; queries spell them the same, literally
 (as with UNFINISHED_JOBS), so that both databases see the index applies."""
+MOVING = ("queued", "sent", "delivered")
+"""Statuses of a message that sends and receipts still move: the rows of the partial
+`ix_messages_conversation_moving` (its predicate: MOVING_ROWS). A prepared statement
+(`store.prepared`) asking `status IN MOVING`, in this order, writes it out literally, as the
+index's own predicate."""
+MOVING_ROWS = "status IN ('queued', 'sent', 'delivered')"
 
 messages = Table(
     "messages",
@@ -381,6 +387,16 @@ messages = Table(
         "created_at",
         sqlite_where=text(PAGE_INBOX),
         postgresql_where=text(PAGE_INBOX),
+    ),
+    # A conversation's messages still on their way (queued, sent, delivered): what the send
+    # job looks for next and what a receipt moves, found without walking its history. The
+    # index holds few rows per conversation (read, failed and blocked ones leave it).
+    Index(
+        "ix_messages_conversation_moving",
+        "conversation_id",
+        "status",
+        sqlite_where=text(MOVING_ROWS),
+        postgresql_where=text(MOVING_ROWS),
     ),
     Index(
         "ix_messages_channel_unsent",

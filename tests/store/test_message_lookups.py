@@ -1,0 +1,101 @@
+"""The send job's and the receipts' look-ups of a conversation's messages read the partial
+`ix_messages_conversation_moving` (messages still on their way: migration 0014), not the
+conversation's history: they had walked every message of it, three times per message answered,
+so a long conversation made each answer slower.
+
+The plans are SQLite's (EXPLAIN QUERY PLAN); PostgreSQL applies the same predicate rule."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from frontdesk.core.models import MessageStatus
+from frontdesk.store import conversations as store
+from frontdesk.store import outbox
+from frontdesk.workers import sending
+
+NOW = 1_795_000_000.0
+SENT_MS = 1_795_000_000_000
+
+
+class Statements:
+    """Every statement that reads or moves messages by conversation, with its parameters."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, Any]] = []
+
+    def __call__(self, _conn: Any, _cursor: Any, sql: str, params: Any, *_: Any) -> None:
+        if "messages.conversation_id" in sql and not sql.lstrip().upper().startswith("INSERT"):
+            self.seen.append((sql, params))
+
+
+@pytest.fixture
+def statements(sqlite_engine: AsyncEngine) -> Iterator[Statements]:
+    seen = Statements()
+    event.listen(sqlite_engine.sync_engine, "before_cursor_execute", seen)
+    yield seen
+    event.remove(sqlite_engine.sync_engine, "before_cursor_execute", seen)
+
+
+async def test_sends_and_receipts_read_the_index_of_messages_on_their_way(
+    sqlite_engine: AsyncEngine, statements: Statements
+) -> None:
+    async with sqlite_engine.begin() as conn:
+        channel = await store.add_channel(conn, "111", "Page", NOW)
+        ana = await store.thread_for(conn, channel, "7001", NOW)
+        for n in range(40):  # a history: answered, read
+            await store.add_message(
+                conn,
+                ana,
+                NOW,
+                mid=f"m.in{n}",
+                direction="inbound",
+                author="contact",
+                text="hi",
+                status="received",
+            )
+            await store.add_message(
+                conn,
+                ana,
+                NOW,
+                mid=f"m.out{n}",
+                direction="outbound",
+                author="bot",
+                text="hello",
+                status="read",
+                meta_timestamp=SENT_MS,
+            )
+        await store.add_message(
+            conn,
+            ana,
+            NOW,
+            mid=None,
+            direction="outbound",
+            author="bot",
+            text="next",
+            status="queued",
+        )
+        statements.seen.clear()
+        queued = await outbox.oldest_queued(conn, ana.conversation_id)
+        assert queued is not None
+        assert queued.mid is None
+        key = sending.send_key(channel, ana.conversation_id)
+        assert await sending._NEXT_NEEDED.scalar(  # noqa: SLF001 - the statement under test
+            conn, conversation_id=ana.conversation_id, key=key
+        )
+        for status in (MessageStatus.DELIVERED, MessageStatus.READ):
+            for mids in ((), ("m.out1",)):
+                await store.mark_outbound(conn, channel, "7001", SENT_MS, status, NOW, mids)
+
+        seen, statements.seen = statements.seen, []
+        assert len(seen) == 6, seen
+        for sql, params in seen:
+            rows = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", tuple(params))
+            plan = "\n".join(str(row[-1]) for row in rows)
+            assert "ix_messages_conversation_moving" in plan, (sql, plan)
+            assert "ix_messages_conversation " not in plan, (sql, plan)
