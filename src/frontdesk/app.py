@@ -182,12 +182,9 @@ def create_app(
     its own and closes it on shutdown. `passwords` hashes console passwords (argon2id with
     its defaults unless given).
     """
-    checkpoints = None
-    if engine is None:
-        # The app's own engine checkpoints SQLite from a thread (`store.checkpoints`); one
-        # given (tests) keeps SQLite's own checkpoints.
-        engine = create_engine(settings.database_url, checkpoint_thread=True)
-        checkpoints = checkpointer(engine)
+    # SQLite's checkpoints in a thread (`store.checkpoints`), for an engine made for it.
+    engine = engine or create_engine(settings.database_url, checkpoint_thread=True)
+    checkpoints = checkpointer(engine)
     owned_http = http is None
     http = http or httpx.AsyncClient(timeout=SEND_TIMEOUT)
     intake = Intake(
@@ -225,24 +222,29 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        # Live updates first: the worker's changes reach open inbox pages from its first job.
-        if checkpoints is not None:
-            checkpoints.start()
-        async with changes.feed(engine, box.hub):
-            task = (
-                asyncio.create_task(worker.run(), name="in-process-worker") if with_worker else None
-            )
-            try:
-                yield
-            finally:
-                if task is not None:
-                    worker.stop()
-                    await task
-                if owned_http:
-                    await http.aclose()
+        try:
+            # Live updates first: the worker's changes reach open inbox pages from its first
+            # job. (Its first transaction also makes the database file WAL, if new.)
+            async with changes.feed(engine, box.hub):
                 if checkpoints is not None:
-                    await asyncio.to_thread(checkpoints.stop)
-                await engine.dispose()
+                    checkpoints.start()
+                task = (
+                    asyncio.create_task(worker.run(), name="in-process-worker")
+                    if with_worker
+                    else None
+                )
+                try:
+                    yield
+                finally:
+                    if task is not None:
+                        worker.stop()
+                        await task
+        finally:
+            if owned_http:
+                await http.aclose()
+            if checkpoints is not None:
+                await asyncio.to_thread(checkpoints.stop)
+            await engine.dispose()
 
     console = Console(
         engine,

@@ -337,7 +337,7 @@ async def _serve(
     out: TextIO,
 ) -> int:
     world_file = settings.data_dir / "emulator.yaml"
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, checkpoint_thread=True)
     servers = [
         _server(create_app(settings, engine=engine, run_worker=True), server_log_level),
         _server(create_emulator_app(meta, save_to=world_file), server_log_level),

@@ -34,8 +34,9 @@ EVERY = 0.1
 
 class Checkpointer:
     """Checkpoints the SQLite database at `path` from a thread, every `every` seconds, from
-    `start()` to `stop()`. `passes` counts the checkpoints made; `last` is what the latest
-    said: pages in the log, and how many of them are in the database file now."""
+    `start()` to `stop()`. `passes` counts the checkpoints made (not those that found another
+    under way); `last` is what the latest said: pages in the log, and how many of them are in
+    the database file now."""
 
     def __init__(self, path: str, every: float = EVERY) -> None:
         if every <= 0:
@@ -48,10 +49,21 @@ class Checkpointer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        """Open the thread's connection (here, so that a database it cannot open raises to the
+        caller: its connections would checkpoint only at the guard) and start the thread."""
         if self._thread is not None:
             raise RuntimeError("the checkpointer is already running")
+        # Read-write, never create: a path that names no database is a mistake to report.
+        connection = sqlite3.connect(
+            f"file:{quote(self.path)}?mode=rw",
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,  # opened here, then used by the thread alone
+        )
         self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoints", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(connection,), name="sqlite-checkpoints", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -61,20 +73,12 @@ class Checkpointer:
             self._thread.join()
             self._thread = None
 
-    def _run(self) -> None:
-        try:
-            # Read-write, never create: a path that names no database is a mistake to report.
-            connection = sqlite3.connect(
-                f"file:{quote(self.path)}?mode=rw", uri=True, isolation_level=None
-            )
-        except sqlite3.Error as err:
-            log.error("cannot checkpoint %s (the writer will): %s", self.path, err)
-            return
+    def _run(self, connection: sqlite3.Connection) -> None:
         failing = False
         try:
             while not self._stopping.wait(self.every):
                 try:
-                    _busy, logged, copied = connection.execute(
+                    busy, logged, copied = connection.execute(
                         "PRAGMA wal_checkpoint(PASSIVE)"
                     ).fetchone()
                 except sqlite3.Error as err:
@@ -84,7 +88,8 @@ class Checkpointer:
                     failing = True
                     continue
                 failing = False
-                self.last = (logged, copied)
-                self.passes += 1
+                if not busy:  # else another connection's checkpoint was under way
+                    self.last = (logged, copied)
+                    self.passes += 1
         finally:
             connection.close()

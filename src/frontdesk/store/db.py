@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import weakref
 from functools import partial
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -46,17 +47,25 @@ def sqlite_file(url: str) -> str | None:
     return parsed.database
 
 
+_THREADED: weakref.WeakSet[Engine] = weakref.WeakSet()
+"""The engines made with `checkpoint_thread`."""
+
+
 def checkpointer(engine: AsyncEngine) -> Checkpointer | None:
-    """The thread that checkpoints an engine made with `checkpoint_thread=True`: None unless
-    the engine is a SQLite file's. Start it with the engine's first use, stop it before
-    `dispose()`."""
+    """The thread that checkpoints an engine made with `checkpoint_thread=True` (a SQLite
+    file's), else None. Start it once the engine has connected (the file exists, in WAL
+    mode), stop it before `dispose()`."""
     path = sqlite_file(engine.url.render_as_string())
-    return None if path is None else Checkpointer(path)
+    if path is None or engine.sync_engine not in _THREADED:
+        return None
+    return Checkpointer(path)
 
 
-def create_engine(url: str, *, checkpoint_thread: bool = False, **kwargs: Any) -> AsyncEngine:
+def create_engine(
+    url: str, *, checkpoint_thread: bool = False, guard: int = GUARD_PAGES, **kwargs: Any
+) -> AsyncEngine:
     """With `checkpoint_thread`, the engine's SQLite connections leave checkpoints to a
-    `checkpointer(engine)`, up to `checkpoints.GUARD_PAGES` (they need one running)."""
+    `checkpointer(engine)` until the log holds `guard` pages (they need one running)."""
     path = sqlite_file(url)
     if path is not None:
         # SQLite has one writer. One connection per process queues transactions in our own
@@ -77,7 +86,7 @@ def create_engine(url: str, *, checkpoint_thread: bool = False, **kwargs: Any) -
             for pragma in SQLITE_PRAGMAS:
                 cursor.execute(pragma)
             if checkpoint_thread:
-                cursor.execute(f"PRAGMA wal_autocheckpoint={GUARD_PAGES}")
+                cursor.execute(f"PRAGMA wal_autocheckpoint={int(guard)}")
             cursor.close()
 
         @event.listens_for(engine.sync_engine, "begin")
@@ -86,4 +95,6 @@ def create_engine(url: str, *, checkpoint_thread: bool = False, **kwargs: Any) -
             # with SQLITE_BUSY instead of waiting its turn.
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
+        if checkpoint_thread and path is not None:
+            _THREADED.add(engine.sync_engine)
     return engine

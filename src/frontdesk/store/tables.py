@@ -318,11 +318,11 @@ UNSENT = "status IN ('queued', 'failed')"
 """The predicates of the messages' partial indexes; queries spell them the same, literally
 (as with UNFINISHED_JOBS), so that both databases see the index applies."""
 MOVING = ("queued", "sent", "delivered")
-"""Statuses of a message that sends and receipts still move: the rows of the partial
-`ix_messages_conversation_moving` (its predicate: MOVING_ROWS). A prepared statement
-(`store.prepared`) asking `status IN MOVING`, in this order, writes it out literally, as the
-index's own predicate."""
-MOVING_ROWS = "status IN ('queued', 'sent', 'delivered')"
+"""Statuses of a message that sends and receipts still move (every status a receipt may move,
+`core.models.can_advance`): the rows of the partial `ix_messages_conversation_moving`. A
+prepared statement (`store.prepared`) asking `status IN MOVING`, in this order, writes it out
+literally, as the index's own predicate (MOVING_ROWS)."""
+MOVING_ROWS = f"status IN ({', '.join(repr(status) for status in MOVING)})"
 
 messages = Table(
     "messages",
@@ -389,8 +389,8 @@ messages = Table(
         postgresql_where=text(PAGE_INBOX),
     ),
     # A conversation's messages still on their way (queued, sent, delivered): what the send
-    # job looks for next and what a receipt moves, found without walking its history. The
-    # index holds few rows per conversation (read, failed and blocked ones leave it).
+    # job looks for next and what a receipt moves, found without walking its history. Read,
+    # failed and blocked ones leave it (those of a person who never reads stay).
     Index(
         "ix_messages_conversation_moving",
         "conversation_id",
