@@ -9,7 +9,7 @@ import asyncio
 import os
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -57,11 +57,20 @@ def log_size(engine: AsyncEngine) -> int:
     return os.path.getsize(f"{path}-wal")
 
 
-async def until(done: Callable[[], bool], seconds: float = 10) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not done():
-        assert asyncio.get_running_loop().time() < deadline, "the checkpointer did not get there"
-        await asyncio.sleep(0.01)
+async def one_pass(engine: AsyncEngine) -> Checkpointer:
+    """The engine's checkpointer, run until it has made one checkpoint (10 s at most)."""
+    checkpoints = checkpointer(engine)
+    assert checkpoints is not None
+    checkpoints.every = 0.01
+    checkpoints.start()
+    try:
+        deadline = asyncio.get_running_loop().time() + 10
+        while checkpoints.passes < 1:
+            assert asyncio.get_running_loop().time() < deadline, "no checkpoint in 10 s"
+            await asyncio.sleep(0.01)
+    finally:
+        checkpoints.stop()
+    return checkpoints
 
 
 async def test_the_engines_connections_checkpoint_only_at_the_guard(
@@ -85,14 +94,7 @@ async def test_the_thread_copies_the_log_into_the_database(tmp_path: Path) -> No
         async with engine.begin() as conn:
             await conn.execute(text("CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB)"))
         await write(engine, 8)
-        checkpoints = checkpointer(engine)
-        assert checkpoints is not None
-        checkpoints.every = 0.01
-        checkpoints.start()
-        try:
-            await until(lambda: checkpoints.passes >= 1)
-        finally:
-            checkpoints.stop()
+        checkpoints = await one_pass(engine)
     finally:
         await engine.dispose()
     assert checkpoints.last is not None
@@ -142,14 +144,7 @@ async def test_a_path_with_characters_a_uri_reserves(tmp_path: Path) -> None:
     try:
         async with engine.begin() as conn:
             await conn.execute(text("CREATE TABLE t (x)"))
-        checkpoints = checkpointer(engine)
-        assert checkpoints is not None
-        checkpoints.every = 0.01
-        checkpoints.start()
-        try:
-            await until(lambda: checkpoints.passes >= 1)
-        finally:
-            checkpoints.stop()
+        assert (await one_pass(engine)).passes >= 1
     finally:
         await engine.dispose()
     assert sorted(p.name for p in folder.iterdir())[0] == "wal.db"

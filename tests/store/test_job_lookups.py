@@ -7,46 +7,28 @@ The plans are SQLite's (EXPLAIN QUERY PLAN); PostgreSQL applies the same predica
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from frontdesk.store import removal
 from frontdesk.workers import checkup, erase, queue
 
+from .plans import Statements, listening, plans
+
 NOW = 1_795_000_000.0
 
 
-class Statements:
-    """Every statement on `jobs` that names a key, as run, with its parameters."""
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, Any]] = []
-
-    def __call__(self, _conn: Any, _cursor: Any, sql: str, params: Any, *_: Any) -> None:
-        if "jobs" in sql and "key" in sql and not sql.lstrip().upper().startswith("INSERT"):
-            self.seen.append((sql, params))
+def on_jobs_by_key(sql: str) -> bool:
+    """A statement on `jobs` that names a key."""
+    return "jobs" in sql and "key" in sql and not sql.lstrip().upper().startswith("INSERT")
 
 
 @pytest.fixture
 def statements(sqlite_engine: AsyncEngine) -> Iterator[Statements]:
-    seen = Statements()
-    event.listen(sqlite_engine.sync_engine, "before_cursor_execute", seen)
-    yield seen
-    event.remove(sqlite_engine.sync_engine, "before_cursor_execute", seen)
-
-
-async def plans(engine: AsyncEngine, statements: Statements) -> list[tuple[str, str]]:
-    """(statement, its plan) for each statement seen, the plan as one line per step."""
-    found = []
-    seen, statements.seen = statements.seen, []
-    async with engine.connect() as conn:
-        for sql, params in seen:
-            rows = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", tuple(params))
-            found.append((sql, "\n".join(str(row[-1]) for row in rows)))
-    return found
+    with listening(sqlite_engine, on_jobs_by_key) as seen:
+        yield seen
 
 
 async def test_look_ups_by_key_read_the_index_of_unfinished_jobs(

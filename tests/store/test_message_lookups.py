@@ -9,10 +9,8 @@ literally, which PostgreSQL needs as well, but its plans are not checked here.""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from frontdesk.core.models import MessageStatus, can_advance
@@ -21,27 +19,21 @@ from frontdesk.store import outbox
 from frontdesk.store.tables import MOVING, MOVING_ROWS
 from frontdesk.workers import sending
 
+from .plans import Statements, listening, plans
+
 NOW = 1_795_000_000.0
 SENT_MS = 1_795_000_000_000
 
 
-class Statements:
-    """Every statement that reads or moves messages by conversation, with its parameters."""
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, Any]] = []
-
-    def __call__(self, _conn: Any, _cursor: Any, sql: str, params: Any, *_: Any) -> None:
-        if "messages.conversation_id" in sql and not sql.lstrip().upper().startswith("INSERT"):
-            self.seen.append((sql, params))
+def by_conversation(sql: str) -> bool:
+    """A statement that reads or moves messages by conversation."""
+    return "messages.conversation_id" in sql and not sql.lstrip().upper().startswith("INSERT")
 
 
 @pytest.fixture
 def statements(sqlite_engine: AsyncEngine) -> Iterator[Statements]:
-    seen = Statements()
-    event.listen(sqlite_engine.sync_engine, "before_cursor_execute", seen)
-    yield seen
-    event.remove(sqlite_engine.sync_engine, "before_cursor_execute", seen)
+    with listening(sqlite_engine, by_conversation) as seen:
+        yield seen
 
 
 async def test_sends_and_receipts_read_the_index_of_messages_on_their_way(
@@ -94,13 +86,11 @@ async def test_sends_and_receipts_read_the_index_of_messages_on_their_way(
             for mids in ((), ("m.out1",)):
                 await store.mark_outbound(conn, channel, "7001", SENT_MS, status, NOW, mids)
 
-        seen, statements.seen = statements.seen, []
-        assert len(seen) == 6, seen
-        for sql, params in seen:
-            rows = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", tuple(params))
-            plan = "\n".join(str(row[-1]) for row in rows)
-            assert "ix_messages_conversation_moving" in plan, (sql, plan)
-            assert "ix_messages_conversation " not in plan, (sql, plan)
+    found = await plans(sqlite_engine, statements)
+    assert len(found) == 6, found
+    for sql, plan in found:
+        assert "ix_messages_conversation_moving" in plan, (sql, plan)
+        assert "ix_messages_conversation " not in plan, (sql, plan)
 
 
 def test_every_status_a_send_or_a_receipt_moves_is_in_the_index() -> None:
