@@ -40,11 +40,13 @@ def sync_url(url: str) -> str:
 
 
 def sqlite_file(url: str) -> str | None:
-    """The database file of a SQLite URL; None for PostgreSQL or an in-memory database."""
+    """The database file of a SQLite URL; None for PostgreSQL or an in-memory database (also
+    as a URI: `file::memory:`, `mode=memory`)."""
     parsed = make_url(url)
-    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+    database = parsed.database or ":memory:"
+    if not parsed.drivername.startswith("sqlite") or ":memory:" in database:
         return None
-    return parsed.database
+    return None if parsed.query.get("mode") == "memory" else database
 
 
 _THREADED: weakref.WeakSet[Engine] = weakref.WeakSet()
